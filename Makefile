@@ -1,0 +1,23 @@
+# The two commands of the README. Both set up first (scripts/setup.sh is idempotent and quick when done).
+.PHONY: setup run test lint clean
+
+VENV := .venv
+BIN := $(VENV)/bin
+WORKSPACE ?= autopilot
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(BIN)/autopilot run -w $(WORKSPACE)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

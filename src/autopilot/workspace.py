@@ -1,0 +1,125 @@
+"""The workspace on disk (DESIGN.md §4): its paths and atomic writes.
+
+Every write goes through :func:`atomic_write_text`: a temporary file in the same folder, fsync, rename,
+so a loop killed at any instant leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WORKSPACE = "autopilot"
+WORKSPACE_ENV = "AUTOPILOT_WORKSPACE"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (same-folder temp file, fsync, ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename itself is durable only once the folder's entry is flushed.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def resolve_workspace(arg: str | None) -> Path:
+    """``-w DIR`` if given, else ``$AUTOPILOT_WORKSPACE``, else ``./autopilot``."""
+    return Path(arg or os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace; creating this object touches nothing on disk."""
+
+    root: Path
+
+    @property
+    def experiment_file(self) -> Path:
+        return self.root / "autopilot.yaml"
+
+    @property
+    def configs(self) -> Path:
+        return self.root / "configs"
+
+    def baseline_file(self, mode: str) -> Path:
+        return self.configs / f"baseline_{mode}.json"
+
+    @property
+    def next_config(self) -> Path:
+        return self.root / "proposals" / "next_config.json"
+
+    @property
+    def prompts(self) -> Path:
+        return self.root / "prompts"
+
+    @property
+    def labbook(self) -> Path:
+        return self.root / "journal" / "labbook.md"
+
+    @property
+    def notes(self) -> Path:
+        return self.root / "journal" / "notes.md"
+
+    @property
+    def pending(self) -> Path:
+        return self.root / "cases" / "pending"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def failures(self) -> Path:
+        return self.root / "failures.json"
+
+    @property
+    def leaderboard(self) -> Path:
+        return self.root / "leaderboard.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.root / "PAUSE_AUTORUN"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    def exists(self) -> bool:
+        return self.experiment_file.is_file()
