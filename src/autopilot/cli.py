@@ -6,14 +6,26 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from autopilot import __version__
 from autopilot.config import JSONInputError, parse_json_object
 from autopilot.experiment import ExperimentError
+from autopilot.journal import Journal
 from autopilot.loader import MODES, BaselineError, load
+from autopilot.loop import RESUME_MARKER, ROLLBACK_MARKER, Loop, LoopResult, RunOptions
+from autopilot.records import Records, utc_now
 from autopilot.scaffold import describe, scaffold
-from autopilot.workspace import Workspace, resolve_workspace
+from autopilot.status import render_leaderboard, render_status, workspace_status
+from autopilot.workspace import (
+    Workspace,
+    WorkspaceLock,
+    WorkspaceLocked,
+    atomic_write_json,
+    atomic_write_text,
+    resolve_workspace,
+)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -64,11 +76,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="quick", help="which baseline the rules apply to")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("run", help="run the experiment loop (scaffolds the workspace if missing)")
+    p = sub.add_parser(
+        "run",
+        help="run the experiment loop (scaffolds the workspace if missing)",
+        description="Propose, validate, run, record, analyse and guard, one batch per iteration. "
+        "Flags override autopilot.yaml.",
+    )
+    _add_workspace(p)
+    _add_loop_options(p)
+    p.add_argument("--iterations", type=int, default=1, metavar="N", help="batches to run (default 1)")
+    p.add_argument("--nonstop", action="store_true", help="run until paused, halted or stopped; a pause waits")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("step", help="one barrier-respecting cycle for cron/CI: run pending, propose next, exit")
+    _add_workspace(p)
+    _add_loop_options(p)
+    p.set_defaults(func=cmd_step)
+
+    p = sub.add_parser("propose", help="propose the next batch into cases/pending/ (or print it with --dry-run)")
     _add_workspace(p)
     p.add_argument("--mode", choices=MODES, default="quick")
-    p.set_defaults(func=cmd_run)
+    p.add_argument("--proposer", metavar="NAME")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--seed", type=int, metavar="S")
+    p.add_argument("--dry-run", action="store_true", help="print the batch as JSON and write nothing")
+    p.set_defaults(func=cmd_propose)
+
+    p = sub.add_parser("status", help="running/paused/idle, counts, best run, guardrails, pending, trials")
+    _add_workspace(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("pause", help="write PAUSE_AUTORUN: no new case starts")
+    _add_workspace(p)
+    p.add_argument("--reason", default="paused by hand", help="text stored in the pause file")
+    p.set_defaults(func=cmd_pause)
+
+    p = sub.add_parser("resume", help="remove PAUSE_AUTORUN and start a fresh guardrail window")
+    _add_workspace(p)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("rollback", help="make a run the parent/baseline of the next proposals")
+    _add_workspace(p)
+    p.add_argument("run_id", nargs="?", help="the run to roll back to")
+    p.add_argument("--clear", action="store_true", help="forget the rollback: proposals start from the baseline")
+    p.set_defaults(func=cmd_rollback)
     return parser
+
+
+def _add_loop_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=MODES, default="quick", help="which baseline config (default quick)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="cases per batch")
+    p.add_argument("--workers", type=int, metavar="K", help="trials at once (default 1)")
+    p.add_argument("--proposer", metavar="NAME", help="proposer (default: autopilot.yaml's proposer.name)")
+    p.add_argument("--seed", type=int, metavar="S", help="proposer seed")
+    p.add_argument("--executor", choices=["local", "ray"], help="where trials run")
+    p.add_argument("--ray-address", metavar="ADDR", help="auto or HOST:PORT, with --executor ray")
+    p.add_argument("--timeout-minutes", type=float, metavar="M", help="wall-clock limit per trial")
+    p.add_argument("--stall-seconds", type=float, metavar="S", help="limit without a new metrics line")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -112,20 +177,188 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _positive(args: argparse.Namespace, *names: str) -> str | None:
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            return f"--{name.replace('_', '-')}: must be > 0, got {value}"
+    return None
+
+
+def _loop(args: argparse.Namespace, scaffold_missing: bool) -> tuple[Loop | None, int]:
     root = resolve_workspace(args.workspace)
     ws = Workspace(root)
     if not ws.exists():
+        if not scaffold_missing:
+            print(f"autopilot: no workspace at {root} (run `autopilot init {root}`)", file=sys.stderr)
+            return None, EXIT_USAGE
         print(f"no workspace at {root}; creating one")
         print(describe(scaffold(root), root))
+    problem = _positive(args, "batch_size", "workers", "timeout_minutes", "stall_seconds", "iterations")
+    if problem:
+        print(f"autopilot: {problem}", file=sys.stderr)
+        return None, EXIT_USAGE
     try:
-        load(ws, args.mode)
+        loaded = load(ws, args.mode)
+        options = RunOptions(
+            mode=args.mode,
+            iterations=getattr(args, "iterations", 1),
+            nonstop=getattr(args, "nonstop", False),
+            batch_size=args.batch_size,
+            workers=getattr(args, "workers", None),
+            proposer=args.proposer,
+            seed=args.seed,
+            executor=getattr(args, "executor", None),
+            ray_address=getattr(args, "ray_address", None),
+            timeout_minutes=getattr(args, "timeout_minutes", None),
+            stall_seconds=getattr(args, "stall_seconds", None),
+        )
+        return Loop(loaded, options), EXIT_OK
+    except (ExperimentError, BaselineError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return None, EXIT_USAGE
+
+
+def _finish(result: LoopResult, ws: Workspace) -> int:
+    stream = sys.stderr if result.exit_code else sys.stdout
+    print(result.message, file=stream)
+    if ws.leaderboard.exists():
+        print(render_leaderboard(ws, top=5))
+    return result.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    loop, code = _loop(args, scaffold_missing=True)
+    if loop is None:
+        return code
+    try:
+        result = loop.run()
+    except WorkspaceLocked as exc:
+        print(f"autopilot run: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    return _finish(result, loop.ws)
+
+
+def cmd_step(args: argparse.Namespace) -> int:
+    loop, code = _loop(args, scaffold_missing=False)
+    if loop is None:
+        return code
+    try:
+        result = loop.step()
+    except WorkspaceLocked as exc:
+        print(f"autopilot step: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    return _finish(result, loop.ws)
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    loop, code = _loop(args, scaffold_missing=False)
+    if loop is None:
+        return code
+    if args.dry_run:
+        cases = loop.make_batch(loop.guard_readonly(), dry_run=True)
+        print(json.dumps([asdict(c) for c in cases], indent=2))
+        return EXIT_OK
+    try:
+        with WorkspaceLock(loop.ws.lock_file):
+            paused = loop.pause_reason()
+            if paused is not None:
+                print(f"nothing proposed: paused ({paused})")
+                return EXIT_OK
+            pending = loop.records.pending_cases()
+            if pending:
+                print(f"nothing proposed: {len(pending)} case(s) still pending in {loop.ws.pending} (batch barrier)")
+                return EXIT_OK
+            guard = loop.guard()
+            if guard.halted:
+                print(f"nothing proposed: guardrail halt ({guard.halt_reason})")
+                return EXIT_OK
+            cases = loop.make_batch(guard)
+    except WorkspaceLocked as exc:
+        print(f"autopilot propose: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    for case in cases:
+        print(f"{case.case_id}  {case.proposer:<8} {json.dumps(case.overrides)}")
+    print(f"{len(cases)} case(s) written to {loop.ws.pending}")
+    return EXIT_OK
+
+
+def _workspace_or_error(args: argparse.Namespace) -> Workspace | None:
+    ws = Workspace(resolve_workspace(args.workspace))
+    if not ws.exists():
+        print(f"autopilot: no workspace at {ws.root} (run `autopilot init {ws.root}`)", file=sys.stderr)
+        return None
+    return ws
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    try:
+        status = workspace_status(ws)
     except (ExperimentError, BaselineError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    print(f"workspace {root}: autopilot.yaml and baseline_{args.mode}.json are valid.")
-    print("The experiment loop is not part of this build yet: nothing was trained.", file=sys.stderr)
-    return EXIT_REJECTED
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(render_status(status))
+    return EXIT_OK
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    atomic_write_text(ws.pause_file, args.reason.strip() + "\n")
+    Journal(ws.labbook).write("pause", args.reason, key=f"pause:{utc_now()}")
+    print(f"paused: {ws.pause_file} written; no new case will start")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    existed = ws.pause_file.exists()
+    ws.pause_file.unlink(missing_ok=True)
+    now = utc_now()
+    atomic_write_json(ws.root / RESUME_MARKER, {"since": now})
+    Journal(ws.labbook).write("resume", "PAUSE_AUTORUN removed; guardrail window restarted", key=f"resume:{now}")
+    print("resumed" + ("" if existed else " (it was not paused)") + "; the guardrail window starts afresh")
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    marker = ws.root / "proposals" / ROLLBACK_MARKER
+    journal = Journal(ws.labbook)
+    if args.clear:
+        marker.unlink(missing_ok=True)
+        journal.write("rollback", "cleared: proposals start from the baseline again", key=f"rollback:{utc_now()}")
+        print("rollback cleared")
+        return EXIT_OK
+    if not args.run_id:
+        print("autopilot rollback: give a RUN_ID or --clear", file=sys.stderr)
+        return EXIT_USAGE
+    records = Records(ws)
+    if args.run_id not in records.run_ids():
+        print(f"autopilot rollback: no run {args.run_id!r} in {ws.runs}", file=sys.stderr)
+        return EXIT_USAGE
+    record = records.read_run(args.run_id)
+    if record.state != "complete":
+        print(
+            f"autopilot rollback: run {args.run_id} is {record.state}; only a complete run can be a parent",
+            file=sys.stderr,
+        )
+        return EXIT_REJECTED
+    atomic_write_json(marker, {"run_id": args.run_id, "time": utc_now()})
+    journal.write("rollback", f"next proposals start from run {args.run_id}", key=f"rollback:{utc_now()}")
+    print(f"next proposals start from run {args.run_id} (its overrides are their baseline)")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -103,7 +103,7 @@ proposer:
 {
         _dump(
             {
-                "name": "hybrid",
+                "name": "random",
                 "batch_size": 4,
                 "seed": 0,
                 "ga": {

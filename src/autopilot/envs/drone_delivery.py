@@ -27,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium
 import numpy as np
 import pufferlib
-import gymnasium
 
 OBS_SIZE = 20
 HEIGHT = 4.0  # ceiling of the arena (m)
@@ -73,8 +73,8 @@ class DroneDeliveryConfig:
     """Two drones closer than this collide; both episodes end."""
     drop_radius: float = 0.75
     """Horizontal radius (m) of the drop zone."""
-    reward_approach: float = 1.0
-    """Weight of the shaping reward: progress (m) toward the current target (box, then drop zone)."""
+    reward_approach: float = 0.25
+    """Weight of the shaping reward: progress (m) along the remaining path (to the box, then the drop zone)."""
     reward_grip: float = 0.5
     """Bonus for the first grip of an episode."""
     reward_carry: float = 0.25
@@ -109,8 +109,9 @@ class DroneDelivery(pufferlib.PufferEnv):
         if num_envs < 1:
             raise ValueError(f"env.num_envs: must be >= 1, got {num_envs}")
         self.num_agents = num_envs * num_drones
-        self.single_observation_space = gymnasium.spaces.Box(low=-np.inf, high=np.inf, shape=(OBS_SIZE,),
-                                                             dtype=np.float32)
+        self.single_observation_space = gymnasium.spaces.Box(
+            low=-np.inf, high=np.inf, shape=(OBS_SIZE,), dtype=np.float32
+        )
         self.single_action_space = gymnasium.spaces.Box(low=-1.0, high=1.0, shape=(4,), dtype=np.float32)
         self.single_episode = single_episode
         self.record_episodes = record_episodes
@@ -132,8 +133,8 @@ class DroneDelivery(pufferlib.PufferEnv):
         self.flags = {name: np.zeros(n, bool) for name in EVENTS}
         self.tick = 0
         self._diag_inf: np.ndarray | None = None
-        self.near_dist2 = np.full(n, np.inf, np.float32)
-        self.near_offset = np.zeros((n, 3), np.float32)
+        self.near_dist2: np.ndarray = np.full(n, np.inf, np.float32)
+        self.near_offset: np.ndarray = np.zeros((n, 3), np.float32)
         self._log_sums = dict.fromkeys((*OUTCOMES, *EVENTS, "return", "length"), 0.0)
         self._log_count = 0
 
@@ -204,10 +205,8 @@ class DroneDelivery(pufferlib.PufferEnv):
         self.rewards += cfg.reward_deliver * delivered
 
         # Shaping: progress toward the current target (the box, or the drop zone while holding).
-        new_dist = self._target_distance()
-        switched = can_grip | releasing
-        progress = np.where(switched, 0.0, self.dist - new_dist)
-        self.rewards += cfg.reward_approach * progress * active
+        new_dist = self._remaining_distance()
+        self.rewards += cfg.reward_approach * (self.dist - new_dist) * active
         self.dist = new_dist
 
         # Failures.
@@ -263,13 +262,22 @@ class DroneDelivery(pufferlib.PufferEnv):
         self.ret[idx] = 0.0
         for flag in self.flags.values():
             flag[idx] = False
-        self.dist[idx] = self._target_distance()[idx]
+        self.dist[idx] = self._remaining_distance()[idx]
 
-    def _target_distance(self) -> np.ndarray:
-        target = np.where(self.holding[:, None], self.drop, self.box)
-        delta = target - self.pos
-        delta[:, 2] += np.where(self.holding, 0.5, 0.3)  # aim just above the ground
-        return np.sqrt((delta**2).sum(1))
+    def _remaining_distance(self) -> np.ndarray:
+        """Path length still to fly: to the box then on to the drop zone, or, holding, to the drop zone.
+
+        The shaping reward is the decrease of this one potential, so gripping, dropping and re-gripping a box
+        earn nothing by themselves; only real progress pays.
+        """
+        to_drop = self.drop - self.pos
+        to_drop[:, 2] += 0.5  # carry toward a point just above the drop zone
+        holding_left = np.sqrt((to_drop**2).sum(1))
+        to_box = self.box - self.pos
+        to_box[:, 2] += 0.3  # the grip point just above the box
+        box_to_drop = np.sqrt(((self.drop[:, :2] - self.box[:, :2]) ** 2).sum(1))
+        free_left = np.sqrt((to_box**2).sum(1)) + np.sqrt(box_to_drop**2 + 0.04)
+        return np.where(self.holding, holding_left, free_left)
 
     def _pairwise(self) -> None:
         """Per arena: squared distances (E, D, D) to the other active drones (+inf for self and inactive ones)
@@ -291,9 +299,7 @@ class DroneDelivery(pufferlib.PufferEnv):
         dist2 += self._pair_mask_add(e, d)
         nearest = dist2.argmin(-1)[:, :, None]
         self.near_dist2 = np.take_along_axis(dist2, nearest, 2).reshape(-1)
-        self.near_offset = np.stack(
-            [np.take_along_axis(c, nearest, 2).reshape(-1) for c in (dx, dy, dz)], 1
-        )
+        self.near_offset = np.stack([np.take_along_axis(c, nearest, 2).reshape(-1) for c in (dx, dy, dz)], 1)
 
     def _pair_mask_add(self, e: int, d: int) -> np.ndarray:
         """+inf on the diagonal and toward inactive drones, 0 elsewhere (cached while no drone is inactive)."""
@@ -305,10 +311,10 @@ class DroneDelivery(pufferlib.PufferEnv):
         mask = np.where(inactive[:, None, :], np.inf, 0.0).astype(np.float32)
         return mask + np.where(np.eye(d, dtype=bool), np.inf, 0.0).astype(np.float32)[None]
 
-    def _finish(self, idx: np.ndarray, delivered: np.ndarray, collided: np.ndarray, oob: np.ndarray,
-                timeout: np.ndarray) -> None:
-        outcome = {"delivered": delivered[idx], "collision": collided[idx], "oob": oob[idx],
-                   "timeout": timeout[idx]}
+    def _finish(
+        self, idx: np.ndarray, delivered: np.ndarray, collided: np.ndarray, oob: np.ndarray, timeout: np.ndarray
+    ) -> None:
+        outcome = {"delivered": delivered[idx], "collision": collided[idx], "oob": oob[idx], "timeout": timeout[idx]}
         sums = self._log_sums
         for name, flags in outcome.items():
             sums[name] += float(flags.sum())
@@ -319,7 +325,7 @@ class DroneDelivery(pufferlib.PufferEnv):
         self._log_count += len(idx)
         if self.record_episodes:
             for j, i in enumerate(idx):
-                record = {name: bool(flags[j]) for name, flags in outcome.items()}
+                record: dict[str, Any] = {name: bool(flags[j]) for name, flags in outcome.items()}
                 record.update({name: bool(self.flags[name][i]) for name in EVENTS})
                 record.update({"agent": int(i), "return": float(self.ret[i]), "length": int(self.steps[i])})
                 self.episodes.append(record)

@@ -98,8 +98,9 @@ def env_class(env_name: str, package: str | None) -> Any:
         module = importlib.import_module(module_name)
         return module.env_creator(env_name)
     except (ImportError, KeyError, AttributeError) as exc:
-        raise TrainerFailure("invalid_config", f"base.env_name: cannot load env {env_name!r} from "
-                             f"{module_name}: {exc}", EXIT_INVALID) from exc
+        raise TrainerFailure(
+            "invalid_config", f"base.env_name: cannot load env {env_name!r} from {module_name}: {exc}", EXIT_INVALID
+        ) from exc
     except Exception as exc:  # PufferLib raises APIUsageError for names it does not know
         raise TrainerFailure("invalid_config", f"base.env_name: {exc}", EXIT_INVALID) from exc
 
@@ -127,7 +128,7 @@ def build_policy(env_name: str, config: dict[str, Any], driver_env: Any) -> Any:
 def make_trainer_class(pufferl: ModuleType, checkpoint_dir: Path) -> type:
     """PuffeRL without its dashboard, saving checkpoints atomically into the run folder."""
 
-    class DrivenPuffeRL(pufferl.PuffeRL):  # type: ignore[misc,name-defined]
+    class DrivenPuffeRL(pufferl.PuffeRL):  # type: ignore[name-defined]
         def print_dashboard(self, *args: Any, **kwargs: Any) -> None:
             pass
 
@@ -151,8 +152,12 @@ def make_trainer_class(pufferl: ModuleType, checkpoint_dir: Path) -> type:
                 tmp = path.with_suffix(".pt.tmp")
                 torch.save(self.uncompiled_policy.state_dict(), tmp)
                 os.replace(tmp, path)
-                state = {"optimizer_state_dict": self.optimizer.state_dict(), "global_step": self.global_step,
-                         "update": self.epoch, "model_name": path.name}
+                state = {
+                    "optimizer_state_dict": self.optimizer.state_dict(),
+                    "global_step": self.global_step,
+                    "update": self.epoch,
+                    "model_name": path.name,
+                }
                 torch.save(state, checkpoint_dir / "trainer_state.pt.tmp")
                 os.replace(checkpoint_dir / "trainer_state.pt.tmp", checkpoint_dir / "trainer_state.pt")
             self.last_checkpoint = path
@@ -207,7 +212,7 @@ def metric_mapping(env_name: str, config: dict[str, Any]) -> dict[str, str]:
 
 
 def evaluate_builtin(policy: Any, config: dict[str, Any], episodes: int, seed: int) -> list[dict[str, Any]]:
-    """Run the policy's mean action on fresh arenas seeded ``seed``; each drone flies exactly one episode."""
+    """Run the policy on fresh arenas seeded ``seed``; each drone flies exactly one episode."""
     import torch
 
     from autopilot.envs.drone_delivery import DroneDelivery
@@ -216,19 +221,25 @@ def evaluate_builtin(policy: Any, config: dict[str, Any], episodes: int, seed: i
     drones = int(env_kwargs.pop("num_drones", 8))
     env_kwargs.pop("num_envs", None)
     arenas = math.ceil(episodes / drones)
-    env = DroneDelivery(num_envs=arenas, num_drones=drones, single_episode=True, record_episodes=True, seed=seed,
-                        **env_kwargs)
+    env = DroneDelivery(
+        num_envs=arenas, num_drones=drones, single_episode=True, record_episodes=True, seed=seed, **env_kwargs
+    )
     obs, _ = env.reset(seed=seed)
     with torch.no_grad():
         while env.active.any():
-            action = _mean_action(policy, obs)
+            action = _policy_action(policy, obs)
             obs, *_ = env.step(action)
     # Take the first ``episodes`` drones by index, not by finishing time: fast endings would bias the sample.
     chosen = sorted(env.episodes, key=lambda e: e["agent"])[:episodes]
     return [
-        {"episode": i, "seed": seed, "success": e["delivered"],
-         **{k: e[k] for k in ("delivered", "hover", "grip", "carry", "collision", "oob", "timeout")},
-         "return": round(e["return"], 6), "length": e["length"]}
+        {
+            "episode": i,
+            "seed": seed,
+            "success": e["delivered"],
+            **{k: e[k] for k in ("delivered", "hover", "grip", "carry", "collision", "oob", "timeout")},
+            "return": round(e["return"], 6),
+            "length": e["length"],
+        }
         for i, e in enumerate(chosen)
     ]
 
@@ -243,27 +254,35 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
     done_eps: list[dict[str, Any]] = []
     with torch.no_grad():
         for _ in range(max_steps):
-            obs, rewards, terminals, truncations, _ = vecenv.step(_mean_action(policy, obs))
+            obs, rewards, terminals, truncations, _ = vecenv.step(_policy_action(policy, obs))
             ret += rewards
             length += 1
             for i in np.flatnonzero(np.logical_or(terminals, truncations)):
-                done_eps.append({"episode": len(done_eps), "seed": seed, "return": round(float(ret[i]), 6),
-                                 "length": int(length[i])})
+                done_eps.append(
+                    {
+                        "episode": len(done_eps),
+                        "seed": seed,
+                        "return": round(float(ret[i]), 6),
+                        "length": int(length[i]),
+                    }
+                )
                 ret[i], length[i] = 0.0, 0
             if len(done_eps) >= episodes:
                 break
     return done_eps[:episodes]
 
 
-def _mean_action(policy: Any, obs: np.ndarray) -> np.ndarray:
+def _policy_action(policy: Any, obs: np.ndarray) -> np.ndarray:
+    """Sample from the policy as it was trained (PPO's policies are stochastic; a mean action can stall)."""
+    import pufferlib.pytorch
     import torch
 
     logits, _ = policy.forward_eval(torch.as_tensor(obs), None)
+    action, _, _ = pufferlib.pytorch.sample_logits(logits)
+    action = action.cpu().numpy()
     if isinstance(logits, torch.distributions.Normal):
-        return np.clip(logits.loc.cpu().numpy(), -1.0, 1.0)
-    if isinstance(logits, tuple | list):
-        return np.stack([lg.argmax(-1).cpu().numpy() for lg in logits], axis=-1)
-    return logits.argmax(-1).cpu().numpy()
+        action = np.clip(action, -1.0, 1.0)
+    return action
 
 
 def eval_metrics(episodes: list[dict[str, Any]]) -> dict[str, float | None]:
@@ -284,8 +303,7 @@ def eval_metrics(episodes: list[dict[str, Any]]) -> dict[str, float | None]:
 def _check_finite(losses: dict[str, Any], policy: Any, step: int) -> None:
     import torch
 
-    bad = [k for k, v in losses.items() if isinstance(v, float) and not math.isfinite(v)
-           and k != "explained_variance"]
+    bad = [k for k, v in losses.items() if isinstance(v, float) and not math.isfinite(v) and k != "explained_variance"]
     if bad:
         raise TrainerFailure("nan_loss", f"non-finite {', '.join(sorted(bad))} at step {step}", EXIT_NAN)
     for name, param in policy.named_parameters():
@@ -298,8 +316,11 @@ def _swap_optimizer(trainer: Any, train_cfg: dict[str, Any]) -> None:
     import torch
 
     trainer.optimizer = torch.optim.AdamW(
-        trainer.policy.parameters(), lr=train_cfg["learning_rate"],
-        betas=(train_cfg["adam_beta1"], train_cfg["adam_beta2"]), eps=train_cfg["adam_eps"])
+        trainer.policy.parameters(),
+        lr=train_cfg["learning_rate"],
+        betas=(train_cfg["adam_beta1"], train_cfg["adam_beta2"]),
+        eps=train_cfg["adam_eps"],
+    )
     trainer.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(trainer.optimizer, T_max=trainer.total_epochs)
 
 
@@ -316,12 +337,14 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
 
     seed_everything(seed)
     if train_cfg.get("device", "cpu") != "cpu" and not _device_available(train_cfg["device"]):
-        raise TrainerFailure("invalid_config", f"train.device: {train_cfg['device']!r} is not available here",
-                             EXIT_INVALID)
+        raise TrainerFailure(
+            "invalid_config", f"train.device: {train_cfg['device']!r} is not available here", EXIT_INVALID
+        )
     vec = {k: v for k, v in config.get("vec", {}).items()}
     try:
-        vecenv = pufferlib.vector.make(env_class(env_name, base.get("package")), env_kwargs=config.get("env", {}),
-                                       seed=seed, **vec)
+        vecenv = pufferlib.vector.make(
+            env_class(env_name, base.get("package")), env_kwargs=config.get("env", {}), seed=seed, **vec
+        )
         policy = build_policy(env_name, config, vecenv.driver_env).to(train_cfg.get("device", "cpu"))
     except TrainerFailure:
         raise
@@ -332,8 +355,13 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
         state = torch.load(Path(load_path), map_location=train_cfg.get("device", "cpu"))
         policy.load_state_dict({k.replace("module.", ""): v for k, v in state.items()})
     optimizer = train_cfg.get("optimizer", "adam")
-    trainer_config = {**train_cfg, "env": env_name, "use_rnn": bool(base.get("rnn_name")),
-                      "optimizer": "adam" if optimizer == "adamw" else optimizer, "data_dir": str(run_dir)}
+    trainer_config = {
+        **train_cfg,
+        "env": env_name,
+        "use_rnn": bool(base.get("rnn_name")),
+        "optimizer": "adam" if optimizer == "adamw" else optimizer,
+        "data_dir": str(run_dir),
+    }
     trainer_cls = make_trainer_class(pufferl, run_dir / CHECKPOINTS)
     try:
         trainer = trainer_cls(trainer_config, vecenv, policy)
@@ -368,12 +396,17 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
         writer.close()
     wall = time.monotonic() - started
     if stop.signal_name is not None:
-        raise TrainerFailure("killed", f"stopped by {stop.signal_name} after {trainer.global_step} steps; "
-                             f"checkpoint {checkpoint.relative_to(run_dir)}", EXIT_KILLED)
+        raise TrainerFailure(
+            "killed",
+            f"stopped by {stop.signal_name} after {trainer.global_step} steps; "
+            f"checkpoint {checkpoint.relative_to(run_dir)}",
+            EXIT_KILLED,
+        )
 
     n_eval = int(run_policy.get("eval_episodes", 512))
     eval_seed = int(run_policy.get("eval_seed", (seed + EVAL_SEED_OFFSET) % 2**31))
     policy.eval()
+    torch.manual_seed(eval_seed)  # sampled actions: the evaluation is reproducible given its seed
     if env_name == BUILTIN_ENV:
         episodes = evaluate_builtin(policy, config, n_eval, eval_seed)
     else:
@@ -383,9 +416,13 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
     metrics = eval_metrics(episodes)
     mapped_train = {k: v for k, v in (metrics or {}).items()}
     summary = {
-        "metrics": {**mapped_train, "sps": trainer.global_step / max(wall, 1e-9),
-                    "agent_steps": trainer.global_step, "steps": trainer.global_step},
-        "eval": {"episodes": len(episodes), "seed": eval_seed, "policy": "mean action"},
+        "metrics": {
+            **mapped_train,
+            "sps": trainer.global_step / max(wall, 1e-9),
+            "agent_steps": trainer.global_step,
+            "steps": trainer.global_step,
+        },
+        "eval": {"episodes": len(episodes), "seed": eval_seed, "policy": "sampled"},
         "steps": trainer.global_step,
         "wall_s": round(wall, 3),
         "checkpoint": str(checkpoint.relative_to(run_dir)),
@@ -408,10 +445,15 @@ def _device_available(device: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autopilot.trainers.puffer",
-                                     description="Train one run with PufferLib (the autopilot trainer protocol).")
-    parser.add_argument("--run-dir", default=os.environ.get("AUTOPILOT_RUN_DIR"),
-                        help="run folder holding config.json (default: $AUTOPILOT_RUN_DIR)")
+    parser = argparse.ArgumentParser(
+        prog="python -m autopilot.trainers.puffer",
+        description="Train one run with PufferLib (the autopilot trainer protocol).",
+    )
+    parser.add_argument(
+        "--run-dir",
+        default=os.environ.get("AUTOPILOT_RUN_DIR"),
+        help="run folder holding config.json (default: $AUTOPILOT_RUN_DIR)",
+    )
     args = parser.parse_args(argv)
     if not args.run_dir:
         parser.error("--run-dir is required (or set AUTOPILOT_RUN_DIR)")
@@ -421,8 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         summary = run(Path(args.run_dir).resolve(), stop)
     except TrainerFailure as failure:
         fail(failure)
-    except (FileNotFoundError, KeyError) as exc:
-        fail(TrainerFailure("invalid_config", f"config.json: {exc!r}", EXIT_INVALID))
+    except FileNotFoundError as exc:
+        fail(TrainerFailure("invalid_config", f"cannot read {exc.filename}: {exc.strerror}", EXIT_INVALID))
+    except KeyError as exc:
+        fail(TrainerFailure("invalid_config", f"config.json: missing key {exc}", EXIT_INVALID))
     metrics = summary["metrics"]
     shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, float) and k != "sps")
     print(f"done: {summary['steps']} steps in {summary['wall_s']:.1f}s ({metrics['sps']:.0f} steps/s); {shown}")

@@ -1,0 +1,50 @@
+"""What an executor is given (a trial) and what it reports back (an outcome). It decides nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trainer process to run: argv (never through a shell), its run folder, environment and limits."""
+
+    run_id: str
+    argv: list[str]
+    run_dir: Path
+    env: dict[str, str]
+    timeout_s: float
+    stall_s: float
+
+
+@dataclass
+class TrialOutcome:
+    """How a trial ended. ``stopped_by``: None (it exited by itself), timeout, stalled, stop, not_found,
+    worker_lost."""
+
+    run_id: str
+    exit_code: int | None = None
+    signal: str | None = None
+    wall_s: float = 0.0
+    stopped_by: str | None = None
+    detail: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# A job prepares its trial just before it starts (the run folder is made then), or returns None to skip it
+# (the workspace was paused, the case is no longer valid).
+Job = Callable[[], TrialSpec | None]
+OnStart = Callable[[TrialSpec, int | None], None]
+OnFinish = Callable[[TrialSpec, TrialOutcome], None]
+
+
+class Executor(Protocol):
+    def run(self, jobs: list[Job], on_start: OnStart, on_finish: OnFinish, stop: threading.Event) -> None:
+        """Run every job (up to the executor's worker count at once), calling back as each starts and ends.
+        Returns when all have ended; once ``stop`` is set, running trials are terminated and the rest skipped.
+        """
+        ...

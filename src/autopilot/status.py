@@ -1,0 +1,153 @@
+"""``autopilot status`` and the leaderboard table: read-only views of a workspace."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from autopilot.experiment import load_experiment
+from autopilot.guardrails import evaluate
+from autopilot.leaderboard import best_run, leaderboard_rows
+from autopilot.progress import last_metrics_line
+from autopilot.records import RUN_STATES, Records
+from autopilot.workspace import Workspace, read_json
+
+
+def loop_pid(ws: Workspace) -> int | None:
+    """The pid of the live loop holding the workspace lock, or None when no loop holds it."""
+    try:
+        fd = os.open(ws.lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.read(fd, 64).decode(errors="replace").strip()
+        os.close(fd)
+        return int(text) if text.isdigit() else -1
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    return None
+
+
+def workspace_status(ws: Workspace) -> dict[str, Any]:
+    exp = load_experiment(ws.experiment_file)
+    records = Records(ws)
+    history = records.history()
+    try:
+        since = read_json(ws.root / "resume_window.json")["since"]
+    except (OSError, ValueError, KeyError, TypeError):
+        since = None
+    guard = evaluate(history, exp.guardrails, since)
+    pause = ws.pause_file.read_text(encoding="utf-8").strip() if ws.pause_file.exists() else None
+    pid = loop_pid(ws)
+    if pause is not None:
+        state, why = "paused", pause
+    elif pid is not None:
+        state, why = "running", f"loop pid {pid}"
+    else:
+        state, why = "idle", "no loop holds the workspace"
+    best = best_run(history)
+    counts = Counter(v.state for v in history)
+    trials = []
+    for view in history:
+        if view.state == "running":
+            line = last_metrics_line(ws.runs / view.id / "metrics.jsonl") or {}
+            trials.append(
+                {
+                    "run_id": view.id,
+                    "step": line.get("step"),
+                    "total": line.get("total"),
+                    "sps": line.get("sps"),
+                    exp.objective.metric: (line.get("metrics") or {}).get(exp.objective.metric),
+                }
+            )
+    return {
+        "workspace": str(ws.root),
+        "state": state,
+        "why": why,
+        "counts": {s: counts.get(s, 0) for s in RUN_STATES},
+        "objective": {"metric": exp.objective.metric, "mode": exp.objective.mode},
+        "best": None
+        if best is None
+        else {
+            "run_id": best.id,
+            "score": best.score,
+            "feasible": best.feasible,
+            exp.objective.metric: best.metrics.get(exp.objective.metric),
+            "interval": (best.summary or {}).get("intervals", {}).get(exp.objective.metric),
+        },
+        "guardrails": {
+            "window": guard.window_size,
+            "fail_rate": guard.fail_rate,
+            "failures_by_class": guard.failures_by_class,
+            "safe_mode": guard.safe_mode,
+            "halt_reason": guard.halt_reason,
+        },
+        "pending_cases": [c.case_id for c in records.pending_cases()],
+        "running_trials": trials,
+    }
+
+
+def render_status(status: dict[str, Any]) -> str:
+    lines = [f"workspace {status['workspace']}: {status['state'].upper()} ({status['why']})"]
+    counts = ", ".join(f"{k} {v}" for k, v in status["counts"].items() if v)
+    lines.append(f"runs: {counts or 'none yet'}")
+    best = status["best"]
+    metric = status["objective"]["metric"]
+    if best:
+        interval = best.get("interval")
+        ci = f" [95% CI {interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+        lines.append(f"best: {best['run_id']} {metric}={_fmt(best.get(metric))}{ci} feasible={best['feasible']}")
+    else:
+        lines.append("best: none yet")
+    g = status["guardrails"]
+    mode = "HALT" if g["halt_reason"] else ("SAFE MODE" if g["safe_mode"] else "normal")
+    lines.append(
+        f"guardrails: {mode}; fail rate {g['fail_rate']:.2f} over {g['window']} runs; "
+        f"failures {g['failures_by_class'] or 'none'}"
+    )
+    lines.append(f"pending cases: {len(status['pending_cases'])}")
+    for trial in status["running_trials"]:
+        lines.append(
+            f"  running {trial['run_id']}: step {trial['step'] or 0}/{trial['total'] or '?'} "
+            f"{metric}={_fmt(trial.get(metric))}"
+        )
+    return "\n".join(lines)
+
+
+def render_leaderboard(ws: Workspace, top: int = 10) -> str:
+    exp = load_experiment(ws.experiment_file)
+    rows = leaderboard_rows(Records(ws).history(), exp)[:top]
+    metric = exp.objective.metric
+    table = Table(title=f"leaderboard ({metric}, {exp.objective.mode})")
+    for col in ("#", "run", metric, "95% CI", "feasible", "proposer", "overrides"):
+        table.add_column(col)
+    for row in rows:
+        interval = row["interval"]
+        ci = f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "-"
+        overrides = ", ".join(f"{k}={_fmt(v)}" for k, v in list(row["overrides"].items())[:4])
+        table.add_row(
+            str(row["rank"]),
+            row["run_id"],
+            _fmt(row["objective"][metric]),
+            ci,
+            str(row["feasible"]),
+            row["proposer"],
+            overrides or "(baseline)",
+        )
+    buffer = io.StringIO()
+    Console(file=buffer, width=160).print(table)
+    return buffer.getvalue().rstrip()
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
