@@ -173,7 +173,7 @@ def test_nan_in_the_loss_fails_as_nan_loss(tmp_path: Path) -> None:
         ({"env.gravity": 9.8}, "gravity"),
         (
             {"train.batch_size": 1000, "train.minibatch_size": 1000, "train.max_minibatch_size": 1000},
-            "divisible by bptt_horizon",
+            "segments",
         ),
         ({"base.env_name": "puffer_no_such_env"}, "base.env_name"),
     ],

@@ -402,9 +402,14 @@ class Loop:
             )
             return None
         history = self.history()
-        run_id = new_run_id(case.case_id, case.attempt)
-        run_dir = self.records.run_dir(run_id)
-        run_dir.mkdir(parents=True, exist_ok=False)
+        for salt in range(1000):
+            run_id = new_run_id(case.case_id, case.attempt, salt)
+            run_dir = self.records.run_dir(run_id)
+            try:
+                run_dir.mkdir(parents=True, exist_ok=False)
+                break
+            except FileExistsError:
+                continue
         config = deep_merge(self.loaded.baseline, result.normalized)
         notes = []
         policy = config.get("autopilot", {})

@@ -38,10 +38,11 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def new_run_id(case_id: str, attempt: int, now: float | None = None) -> str:
-    """Sortable by time (second resolution), unique per case attempt: ``2026-11-22T140103Z-a1b2c3``."""
+def new_run_id(case_id: str, attempt: int, salt: int = 0, now: float | None = None) -> str:
+    """Sortable by time (second resolution), e.g. ``2026-11-22T140103Z-a1b2c3``; ``salt`` makes another id
+    for the same case attempt in the same second."""
     stamp = datetime.fromtimestamp(now if now is not None else time.time(), UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    suffix = hashlib.sha256(f"{case_id}:{attempt}".encode()).hexdigest()[:6]
+    suffix = hashlib.sha256(f"{case_id}:{attempt}:{salt}".encode()).hexdigest()[:6]
     return f"{stamp}-{suffix}"
 
 
@@ -175,7 +176,8 @@ class Records:
             overrides = _read_optional(folder / "override.json") or {}
             summary = _read_optional(folder / "summary.json")
             views.append(RunView(record, overrides, summary))
-        return views
+        # Run ids sort by the second; creation times break ties within one second.
+        return sorted(views, key=lambda v: (v.record.created, v.id))
 
     # pending cases
     def write_case(self, case: Case) -> Path:

@@ -377,11 +377,18 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
     last_write = 0.0
     try:
         while trainer.global_step < total and stop.signal_name is None:
-            trainer.evaluate()
-            logs = trainer.train()
+            try:
+                trainer.evaluate()
+                logs = trainer.train()
+            except ValueError as exc:  # torch.distributions refuses NaN parameters before any loss is logged
+                if "invalid values" in str(exc):
+                    raise TrainerFailure(
+                        "nan_loss", f"non-finite policy output at step {trainer.global_step}", EXIT_NAN
+                    ) from exc
+                raise
             if logs is not None:
                 aggregator.add(logs)
-                _check_finite(trainer.losses, trainer.uncompiled_policy, trainer.global_step)
+            _check_finite(trainer.losses, trainer.uncompiled_policy, trainer.global_step)
             now = time.monotonic()
             if aggregator.pending() and (now - last_write >= METRICS_EVERY_S or trainer.global_step >= total):
                 metrics, losses = aggregator.flush()

@@ -1,0 +1,49 @@
+"""`autopilot run` on the built-in drone task, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autopilot.records import Records
+from autopilot.workspace import Workspace
+
+AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
+
+
+@pytest.mark.slow
+@pytest.mark.puffer
+def test_autopilot_run_trains_the_builtin_task_for_a_few_iterations(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    subprocess.run([AUTOPILOT, "init", str(root)], check=True, capture_output=True)
+    baseline_path = root / "configs" / "baseline_quick.json"
+    baseline = json.loads(baseline_path.read_text())
+    baseline["train"]["total_timesteps"] = 250_000
+    baseline["autopilot"]["eval_episodes"] = 64
+    baseline_path.write_text(json.dumps(baseline))
+
+    result = subprocess.run(
+        [AUTOPILOT, "run", "-w", str(root), "--iterations", "2", "--batch-size", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "done: 2 iteration(s)" in result.stdout
+    assert "leaderboard" in result.stdout
+
+    views = Records(Workspace(root)).history()
+    assert len(views) == 4
+    assert all(v.state == "complete" for v in views), [(v.id, v.record.failure) for v in views]
+    for view in views:
+        summary = view.summary or {}
+        assert 0.0 <= summary["metrics"]["success_rate"] <= 1.0
+        interval = summary["intervals"]["success_rate"]
+        assert interval["low"] <= interval["mean"] <= interval["high"] and interval["n"] == 64
+    board = json.loads((root / "leaderboard.json").read_text())
+    assert len(board["runs"]) == 4 and board["runs"][0]["rank"] == 1
+    assert not list((root / "cases" / "pending").glob("*.json"))

@@ -1,0 +1,460 @@
+"""The loop with real trainer processes (a protocol-speaking fake that misbehaves on request)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from autopilot.loader import load
+from autopilot.loop import Loop, RunOptions
+from autopilot.progress import Progress
+from autopilot.records import Records
+from autopilot.scaffold import scaffold
+from autopilot.workspace import Workspace, WorkspaceLock
+
+FAKE = Path(__file__).parent / "fakes" / "fake_trainer.py"
+AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
+BEHAVIORS = ["ok", "hang", "stall", "crash", "nan", "nosummary", "garbage", "segv", "spawn", "pause"]
+
+
+def make_ws(root: Path, **overrides: Any) -> Workspace:
+    """A command-trainer workspace driving the fake trainer; ``overrides`` patch autopilot.yaml sections."""
+    scaffold(root, "command")
+    experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
+    experiment["trainer"]["command"] = [sys.executable, str(FAKE), "{run_dir}"]
+    experiment["objective"] = {"metric": "score", "mode": "max", "constraints": []}
+    experiment["search_space"] = {
+        "train.x": {"type": "float", "low": 0.0, "high": 1.0},
+        "train.behavior": {"type": "categorical", "choices": BEHAVIORS, "tune": False},
+        "train.sleep": {"type": "float", "low": 0.0, "high": 60.0, "tune": False},
+        "autopilot.resume_mode": {"type": "categorical", "choices": ["fresh", "continue"], "tune": False},
+        "autopilot.resume_from": {"type": "run_ref"},
+        "autopilot.save_strategy": {"type": "categorical", "choices": ["best", "latest", "all"], "tune": False},
+    }
+    experiment["rules"] = []
+    experiment["resources"].update({"timeout_minutes": 0.05, "stall_seconds": 1.5})
+    for section, values in overrides.items():
+        experiment[section].update(values)
+    (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
+    baseline = {
+        "train": {"x": 0.5, "behavior": "ok", "sleep": 0.0, "seed": 1},
+        "autopilot": {"resume_mode": "fresh", "save_strategy": "all"},
+    }
+    for mode in ("quick", "full"):
+        (root / "configs" / f"baseline_{mode}.json").write_text(json.dumps(baseline))
+    return Workspace(root)
+
+
+def make_loop(ws: Workspace, **options: Any) -> Loop:
+    quiet = Progress(ws, "score", live=False)
+    quiet.message = lambda text: None  # type: ignore[method-assign]
+    return Loop(load(ws), RunOptions(**options), progress=quiet)
+
+
+def queue(ws: Workspace, *overrides: dict[str, Any]) -> None:
+    """Put cases straight into cases/pending/ (as `autopilot propose` would)."""
+    loop = make_loop(ws)
+    for i, override in enumerate(overrides):
+        result = loop.loaded.validate(override)
+        assert result.ok, result.errors
+        from autopilot.records import Case
+
+        loop.records.write_case(
+            Case(
+                case_id=f"c{i:011d}", overrides=result.normalized, proposer="test", created=f"2026-01-01T00:00:{i:02d}Z"
+            )
+        )
+
+
+def runs(ws: Workspace) -> list[Any]:
+    return Records(ws).history()
+
+
+@pytest.mark.parametrize(
+    ("behavior", "state", "failure_class"),
+    [
+        ("ok", "complete", None),
+        ("crash", "failed", "crash"),
+        ("nan", "failed", "nan_loss"),
+        ("nosummary", "failed", "missing_summary"),
+        ("garbage", "failed", "missing_summary"),
+        ("segv", "failed", "crash"),
+        ("stall", "timeout", "stalled"),
+    ],
+)
+def test_each_way_a_trial_ends_is_classified(
+    tmp_path: Path, behavior: str, state: str, failure_class: str | None
+) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.behavior": behavior})
+    make_loop(ws).run()
+    [view] = runs(ws)
+    assert view.state == state
+    assert view.record.failure_class == failure_class
+    ledger = json.loads(ws.failures.read_text()) if ws.failures.exists() else []
+    assert [e["class"] for e in ledger] == ([failure_class] if failure_class else [])
+    assert not list(ws.pending.glob("*.json"))  # the case left the queue once its record was final
+    if behavior == "segv":
+        assert view.record.signal == "SIGSEGV"
+    if behavior == "nan":
+        assert view.record.failure["reason"] == "loss became NaN at step 2"
+
+
+def test_a_hanging_trainer_times_out_within_the_limit_and_the_loop_goes_on(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")  # limit 0.05 min = 3 s
+    queue(ws, {"train.behavior": "hang"}, {"train.behavior": "ok"})
+    started = time.monotonic()
+    make_loop(ws).run()
+    hung, ok = runs(ws)
+    assert hung.state == "timeout" and hung.record.failure_class == "timeout"
+    assert 3.0 <= hung.record.wall_s < 3.0 + 5.0
+    assert ok.state == "complete"
+    assert time.monotonic() - started < 30
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.behavior": "spawn"})
+    make_loop(ws).run()
+    [view] = runs(ws)
+    assert view.state == "timeout"
+    child = int((ws.runs / view.id / "child.pid").read_text())
+    _wait_for(lambda: not _alive(child), timeout=5)
+
+
+def _alive(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for a reaper that may never come here)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_missing_trainer_program_is_trainer_not_found(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws", trainer={"command": ["/no/such/trainer", "{run_dir}"]})
+    queue(ws, {"train.x": 0.1})
+    make_loop(ws).run()
+    [view] = runs(ws)
+    assert view.state == "failed" and view.record.failure_class == "trainer_not_found"
+
+
+def test_run_folder_holds_the_contract_files(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train": {"x": 0.25}})
+    make_loop(ws).run()
+    [view] = runs(ws)
+    folder = ws.runs / view.id
+    for name in (
+        "run.json",
+        "override.json",
+        "config.json",
+        "config_diff.json",
+        "train.log",
+        "metrics.jsonl",
+        "trainer_summary.json",
+        "summary.json",
+    ):
+        assert (folder / name).is_file(), name
+    assert json.loads((folder / "override.json").read_text()) == {"train.x": 0.25}
+    assert json.loads((folder / "config.json").read_text())["train"]["x"] == 0.25
+    diff = json.loads((folder / "config_diff.json").read_text())
+    assert diff["baseline"] == {"train.x": {"old": 0.5, "new": 0.25}}
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["metrics"]["score"] == 0.25 and summary["score"] == 0.25
+    assert summary["metrics"]["load"] is None  # not a number: unknown, never 0
+    assert view.record.exit_code == 0 and view.record.started and view.record.ended
+    assert json.loads(ws.leaderboard.read_text())["runs"][0]["run_id"] == view.id
+
+
+def test_invalid_proposals_go_to_the_ledger_and_never_run(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    ws.next_config.write_text(json.dumps({"train.x": 7, "train.bogus": 1}))
+    make_loop(ws, batch_size=1).run()
+    ledger = json.loads(ws.failures.read_text())
+    assert ledger[0]["class"] == "invalid_config"
+    assert "train.x: 7 is outside the safe range [0.0, 1.0]" in ledger[0]["reason"]
+    assert "train.bogus: not an overridable key" in ledger[0]["reason"]
+    assert json.loads(ws.next_config.read_text()) == {}
+    assert all(v.record.proposer != "manual" for v in runs(ws))
+
+
+def test_next_config_becomes_a_manual_case_and_is_archived(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    ws.next_config.write_text(json.dumps({"train": {"x": 0.9}}))
+    make_loop(ws, batch_size=2, seed=3).run()
+    views = runs(ws)
+    manual = [v for v in views if "manual" in v.record.tags]
+    assert len(views) == 2 and len(manual) == 1
+    assert manual[0].overrides == {"train.x": 0.9}
+    assert json.loads(ws.next_config.read_text()) == {}
+    [archived] = (ws.root / "proposals" / "archive").glob("*.json")
+    assert json.loads(archived.read_text()) == {"train": {"x": 0.9}}
+
+
+def test_the_batch_barrier_runs_pending_cases_before_proposing(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.x": 0.1}, {"train.x": 0.2})
+    make_loop(ws, batch_size=4).run()  # one iteration: exactly the two pending cases
+    assert sorted(v.overrides["train.x"] for v in runs(ws)) == [0.1, 0.2]
+
+
+def test_step_runs_pending_then_proposes_the_next_batch(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.x": 0.3})
+    result = make_loop(ws, batch_size=3).step()
+    assert result.exit_code == 0
+    assert len(runs(ws)) == 1
+    assert len(list(ws.pending.glob("*.json"))) == 3
+    result = make_loop(ws, batch_size=3).step()
+    assert len(runs(ws)) == 4 and len(list(ws.pending.glob("*.json"))) == 3
+
+
+def test_guardrail_halts_at_the_configured_rate_and_writes_pause(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws", guardrails={"window": 6, "max_fail_rate": 0.5, "safe_mode_fail_rate": 0.3})
+    queue(ws, *[{"train.behavior": "crash"}] * 3)
+    loop = make_loop(ws, iterations=5, batch_size=2)
+    result = loop.run()
+    assert ws.pause_file.exists()
+    assert "guardrail halt: fail rate 1.00 over the last 3 runs exceeds max_fail_rate 0.5" in ws.pause_file.read_text()
+    assert result.exit_code == 0 and result.message.startswith("paused: guardrail halt")
+    assert len(runs(ws)) == 3  # nothing more was proposed or run
+    assert any("guardrail: halt" in line for line in loop.journal.lines())
+
+
+def test_critical_class_halt(tmp_path: Path) -> None:
+    ws = make_ws(
+        tmp_path / "ws",
+        guardrails={"window": 30, "max_fail_rate": 1.0, "safe_mode_fail_rate": 1.0, "max_critical_class_count": 1},
+    )
+    queue(ws, {"train.behavior": "crash"}, {"train.behavior": "crash"}, {"train.x": 0.5})
+    make_loop(ws, iterations=2, batch_size=1).run()
+    assert "2 crash failures in the window exceed max_critical_class_count 1" in ws.pause_file.read_text()
+
+
+def test_safe_mode_caps_what_proposals_may_do(tmp_path: Path) -> None:
+    ws = make_ws(
+        tmp_path / "ws",
+        guardrails={
+            "window": 4,
+            "max_fail_rate": 0.9,
+            "safe_mode_fail_rate": 0.3,
+            "max_common_failure_count": 100,
+            "max_critical_class_count": 100,
+        },
+    )
+    queue(ws, {"train.behavior": "crash"}, {"train.behavior": "crash"}, {"train.x": 0.5}, {"train.x": 0.6})
+    loop = make_loop(ws, batch_size=2)
+    loop.run()
+    guard = loop.guard()
+    assert guard.safe_mode and not guard.halted
+    cases = loop.make_batch(guard, dry_run=True)
+    assert cases and all("safe_mode" in c.tags for c in cases)
+    assert any("safe mode" in line for line in loop.journal.lines())
+
+
+def test_a_pause_is_honoured_before_the_next_case_starts(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.behavior": "pause"}, {"train.x": 0.1}, {"train.x": 0.2})
+    result = make_loop(ws, iterations=3).run()
+    assert len(runs(ws)) == 1
+    assert len(list(ws.pending.glob("*.json"))) == 2  # still queued, not lost
+    assert result.message.startswith("paused: paused during a trial")
+
+
+def test_two_loops_cannot_drive_one_workspace(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    with WorkspaceLock(ws.lock_file):
+        result = subprocess.run([AUTOPILOT, "run", "-w", str(ws.root)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "is driven by another autopilot loop (pid" in result.stderr
+
+
+def test_a_stale_lock_of_a_dead_loop_is_taken_over(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    ws.lock_file.write_text("999999\n")  # no process holds it
+    queue(ws, {"train.x": 0.4})
+    assert make_loop(ws).run().exit_code == 0
+
+
+def _wait_for(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def _running(ws: Workspace) -> list[Any]:
+    return [v for v in runs(ws) if v.state == "running"]
+
+
+def test_kill_9_mid_trial_then_restart_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    args = ["run", "--batch-size", "3", "--iterations", "2", "--seed", "5"]
+    # The reference: an uninterrupted loop.
+    ref = make_ws(tmp_path / "ref")
+    (ref.root / "configs" / "baseline_quick.json").write_text(
+        json.dumps(
+            {"train": {"x": 0.5, "behavior": "ok", "sleep": 1.0, "seed": 1}, "autopilot": {"save_strategy": "all"}}
+        )
+    )
+    subprocess.run([AUTOPILOT, *args, "-w", str(ref.root)], check=True, capture_output=True, timeout=120)
+
+    ws = make_ws(tmp_path / "ws")
+    (ws.root / "configs" / "baseline_quick.json").write_text((ref.root / "configs" / "baseline_quick.json").read_text())
+    loop = subprocess.Popen(
+        [AUTOPILOT, *args, "-w", str(ws.root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _wait_for(lambda: len([v for v in runs(ws) if v.state == "complete"]) == 1 and _running(ws))
+    [victim] = _running(ws)
+    trainer_pid = victim.record.pid
+    loop.send_signal(signal.SIGKILL)
+    loop.wait(timeout=30)
+
+    subprocess.run([AUTOPILOT, *args, "-w", str(ws.root)], check=True, capture_output=True, timeout=120)
+    assert not _alive(trainer_pid)  # the orphaned trainer was ended
+    views = runs(ws)
+    assert not [v for v in views if v.state in ("running", "pending")]
+    interrupted = [v for v in views if v.record.failure_class == "interrupted"]
+    assert [v.id for v in interrupted] == [victim.id]
+    complete = [v for v in views if v.state == "complete"]
+    case_ids = [v.record.case_id for v in complete]
+    assert len(case_ids) == len(set(case_ids))  # each case completed exactly once
+    assert victim.record.case_id in case_ids  # the interrupted case was re-queued and ran
+
+    def batches(w: Workspace) -> list[tuple[str, str]]:
+        return sorted(
+            (v.record.case_id, json.dumps(v.overrides, sort_keys=True)) for v in runs(w) if v.state == "complete"
+        )
+
+    # Same cases with the same overrides as the uninterrupted loop, across both iterations.
+    assert batches(ws)[: len(batches(ref))] == batches(ref)
+
+
+def test_sigterm_stops_the_loop_and_records_running_trials_as_killed(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws", resources={"timeout_minutes": 5, "stall_seconds": 60})
+    queue(ws, {"train.behavior": "hang"}, {"train.x": 0.3})
+    proc = subprocess.Popen(
+        [AUTOPILOT, "run", "-w", str(ws.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(lambda: bool(_running(ws)))
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "stopped: received SIGTERM" in stderr
+    [view] = runs(ws)
+    assert view.state == "killed" and view.record.failure_class == "killed"
+    assert len(list(ws.pending.glob("*.json"))) == 2  # the killed case and the unstarted one stay queued
+    assert not ws.lock_file.read_text().strip()  # the lock was released
+
+
+def test_resume_continue_passes_the_latest_checkpoint(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.x": 0.2})
+    make_loop(ws).run()
+    [first] = runs(ws)
+    queue(ws, {"autopilot.resume_mode": "continue", "autopilot.resume_from": "latest"})
+    make_loop(ws).run()
+    second = runs(ws)[-1]
+    config = json.loads((ws.runs / second.id / "config.json").read_text())
+    assert config["train"]["load_model_path"] == str(ws.runs / first.id / "checkpoints" / "model_000002.pt")
+
+
+@pytest.mark.parametrize(("strategy", "kept"), [("all", 4), ("latest", 1), ("best", 2)])
+def test_save_strategy_really_deletes_checkpoints(tmp_path: Path, strategy: str, kept: int) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(
+        ws, {"train.x": 0.9, "autopilot.save_strategy": strategy}, {"train.x": 0.1, "autopilot.save_strategy": strategy}
+    )
+    make_loop(ws).run()
+    remaining = sorted(ws.runs.glob("*/checkpoints/model_*.pt"))
+    assert len(remaining) == kept
+    if strategy == "best":
+        best, latest = runs(ws)
+        assert {p.parent.parent.name for p in remaining} == {best.id, latest.id}
+
+
+def test_rollback_makes_a_run_the_parent_of_the_next_proposals(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.x": 0.33, "train.sleep": 0.1})
+    make_loop(ws).run()
+    [parent] = runs(ws)
+    result = subprocess.run([AUTOPILOT, "rollback", parent.id, "-w", str(ws.root)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    cases = make_loop(ws, batch_size=2).make_batch(make_loop(ws).guard_readonly(), dry_run=True)
+    assert all(c.parent_ids == [parent.id] and c.overrides["train.sleep"] == 0.1 for c in cases)
+    assert "rollback" in ws.labbook.read_text()
+
+
+def test_status_reports_state_counts_best_and_guardrails(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.x": 0.7}, {"train.behavior": "crash"})
+    make_loop(ws).run()
+    out = subprocess.run([AUTOPILOT, "status", "--json", "-w", str(ws.root)], capture_output=True, text=True)
+    status = json.loads(out.stdout)
+    assert status["state"] == "idle"
+    assert status["counts"]["complete"] == 1 and status["counts"]["failed"] == 1
+    assert status["best"]["score"] == 0.7
+    assert status["guardrails"]["failures_by_class"] == {"crash": 1}
+    subprocess.run([AUTOPILOT, "pause", "--reason", "lunch", "-w", str(ws.root)], check=True)
+    status = json.loads(
+        subprocess.run([AUTOPILOT, "status", "--json", "-w", str(ws.root)], capture_output=True, text=True).stdout
+    )
+    assert status["state"] == "paused" and status["why"] == "lunch"
+    subprocess.run([AUTOPILOT, "resume", "-w", str(ws.root)], check=True)
+    status = json.loads(
+        subprocess.run([AUTOPILOT, "status", "--json", "-w", str(ws.root)], capture_output=True, text=True).stdout
+    )
+    assert status["state"] == "idle" and status["guardrails"]["window"] == 0  # a fresh window
+
+
+def test_journal_has_each_event_once_in_time_order(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    make_loop(ws, batch_size=2, iterations=2).run()
+    lines = make_loop(ws).journal.lines()
+    keys = [line.rsplit("[", 1)[1] for line in lines]
+    assert len(keys) == len(set(keys))
+    stamps = [line.split()[1] for line in lines]
+    assert stamps == sorted(stamps)
+    assert sum("run-end" in line for line in lines) == 4
+
+
+def test_propose_dry_run_is_deterministic_and_writes_nothing(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    out = [
+        subprocess.run(
+            [AUTOPILOT, "propose", "--dry-run", "--seed", "9", "-w", str(ws.root)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
+    first = json.loads(out[0])
+    assert len(first) == 4 and [c["case_id"] for c in first] == [c["case_id"] for c in json.loads(out[1])]
+    assert [c["overrides"] for c in first] == [c["overrides"] for c in json.loads(out[1])]
+    assert not list(ws.pending.glob("*.json"))
+    written = subprocess.run(
+        [AUTOPILOT, "propose", "--seed", "9", "-w", str(ws.root)], capture_output=True, text=True, check=True
+    )
+    assert "4 case(s) written" in written.stdout
+    again = subprocess.run([AUTOPILOT, "propose", "--seed", "9", "-w", str(ws.root)], capture_output=True, text=True)
+    assert "batch barrier" in again.stdout
+
+
+def test_loop_threads_stop_on_the_stop_flag(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws", resources={"timeout_minutes": 5, "stall_seconds": 60})
+    queue(ws, {"train.behavior": "hang"})
+    loop = make_loop(ws)
+    threading.Timer(2.0, loop.request_stop, args=("test",)).start()
+    result = loop.run()
+    assert result.exit_code == 130
+    assert runs(ws)[0].state == "killed"
