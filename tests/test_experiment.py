@@ -43,7 +43,7 @@ def _raw() -> dict:
 def test_defaults_match_the_design_contract() -> None:
     exp = experiment_from_dict(_raw())
     assert exp.objective.metric == "success_rate" and exp.objective.mode == "max"
-    assert exp.proposer.name == "random" and exp.proposer.batch_size == 4
+    assert exp.proposer.name == "hybrid" and exp.proposer.batch_size == 4
     g = exp.guardrails
     assert (g.window, g.max_fail_rate, g.safe_mode_fail_rate, g.max_common_failure_count) == (30, 0.6, 0.35, 12)
     assert g.critical_classes == ["nan_loss", "timeout", "crash"] and g.max_critical_class_count == 10

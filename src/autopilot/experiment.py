@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from autopilot.analysis.behavior import DEFAULT_RULES, NEXT_FOCI, RuleError, parse_rules
+from autopilot.records import FAILURE_CLASSES
 from autopilot.space import SearchSpace, SpaceError
 
 
@@ -76,6 +78,33 @@ class AgentOptions:
     timeout_s: float = 1800.0
 
 
+# next_focus -> the kind of experiment the behaviour proposer runs (seed 001's decision framework).
+# timesteps: [low, high] budget range; scale: multiply the parent's value; tune: the keys the GA may move.
+DEFAULT_BEHAVIOR_TABLE: dict[str, dict[str, Any]] = {
+    "diagnostic_grip": {
+        "timesteps": [100_000, 500_000],
+        "tune": ["train.learning_rate", "train.ent_coef"],
+        "doc": "short diagnostic runs: the agent does not even try to grip",
+    },
+    "improve_grip": {
+        "scale": {"env.num_drones": 0.5},
+        "tune": ["train.learning_rate", "train.ent_coef"],
+        "doc": "fewer drones per arena: less interference while learning to grip",
+    },
+    "improve_carrying": {
+        "timesteps": [1_000_000, 5_000_000],
+        "tune": ["train.gamma", "train.gae_lambda", "train.vf_coef", "train.max_grad_norm"],
+        "doc": "stability parameters and longer runs: grips but does not deliver",
+    },
+    "fix_stability": {
+        "scale": {"train.learning_rate": 0.5},
+        "tune": ["train.max_grad_norm", "train.clip_coef", "train.vf_clip_coef"],
+        "doc": "lower learning rate and gentler updates: collisions, out of bounds",
+    },
+    "optimize_performance": {"tune": "all", "doc": "full-length runs, search around the best parent"},
+}
+
+
 @dataclass
 class ProposerSpec:
     name: str = "hybrid"
@@ -84,6 +113,12 @@ class ProposerSpec:
     ga: GAOptions = field(default_factory=GAOptions)
     llm: LLMOptions = field(default_factory=LLMOptions)
     agent: AgentOptions = field(default_factory=AgentOptions)
+    behavior: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_BEHAVIOR_TABLE))
+
+
+@dataclass
+class AnalysisSpec:
+    behavior_rules: list[dict[str, Any]] = field(default_factory=lambda: list(DEFAULT_RULES))
 
 
 @dataclass
@@ -126,6 +161,7 @@ class Experiment:
     resources: Resources = field(default_factory=Resources)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     git: GitOptions = field(default_factory=GitOptions)
+    analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
 
     @property
     def space(self) -> SearchSpace:
@@ -213,6 +249,22 @@ def _cross_checks(exp: Experiment) -> list[str]:
             errors.append(f"objective.constraints[{i}]: give max or min for metric {c.metric!r}")
     if exp.executor.kind == "local" and exp.executor.ray_address:
         errors.append("executor.ray_address: only used with executor.kind 'ray'")
+    try:
+        parse_rules(exp.analysis.behavior_rules)
+    except RuleError as exc:
+        errors += exc.errors
+    for focus, action in exp.proposer.behavior.items():
+        where = f"proposer.behavior.{focus}"
+        if focus not in NEXT_FOCI:
+            errors.append(f"{where}: unknown next_focus; allowed: {', '.join(NEXT_FOCI)}")
+        unknown = set(action) - {"timesteps", "scale", "tune", "doc"}
+        errors += [f"{where}.{k}: unknown field; allowed: timesteps, scale, tune, doc" for k in sorted(unknown)]
+    for i, name in enumerate(exp.guardrails.critical_classes):
+        if name not in FAILURE_CLASSES:
+            errors.append(
+                f"guardrails.critical_classes[{i}]: unknown failure class {name!r}; allowed: "
+                f"{', '.join(FAILURE_CLASSES)}"
+            )
     return errors
 
 
@@ -264,10 +316,18 @@ def _convert(hint: Any, value: Any, dotted: str, errors: list[str]) -> Any:
         out = [_convert(args[0], v, f"{dotted}[{i}]", errors) for i, v in enumerate(value)]
         return _INVALID if any(v is _INVALID or v is None for v in out) else out
     if origin is dict:
-        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        value_type = args[1]
+        if value_type is str:
+            ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            what = "a mapping of names to names"
+        else:  # free-form tables (rules, the behaviour table) are checked by their own parsers
+            ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+            what = "a mapping"
         if not ok:
-            errors.append(f"{dotted}: must be a mapping of names to names, got {_show(value)}")
+            errors.append(f"{dotted}: must be {what}, got {_show(value)}")
             return _INVALID
+        return value
+    if hint is Any:
         return value
     if hint is bool:
         if not isinstance(value, bool):

@@ -259,7 +259,15 @@ class Loop:
             proposals.append(manual)
         wanted = self.batch_size - len(proposals)
         if wanted > 0:
-            proposals += self.proposer.propose(history_for_proposers(history), wanted, self.context(guard, history))
+            made = self.proposer.propose(history_for_proposers(history), wanted, self.context(guard, history))
+            if len(made) < wanted and not dry_run and self.proposer_name != "manual":
+                self.journal.write(
+                    "short-batch",
+                    f"{self.proposer_name} proposed {len(made)} of {wanted}: no "
+                    "further novel config near the parents (every candidate repeated a recent run)",
+                    key=f"short:{batch_index(history)}:{self.seed}",
+                )
+            proposals += made
         rollback = self._rollback_parent(history)
         batch = batch_index(history)
         cases: list[Case] = []

@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 
 from autopilot import presets
+from autopilot.analysis.behavior import DEFAULT_RULES
+from autopilot.experiment import DEFAULT_BEHAVIOR_TABLE
 from autopilot.workspace import Workspace, atomic_write_json, atomic_write_text
 
 
@@ -32,8 +34,8 @@ def _space_block(space: dict[str, dict[str, Any]]) -> str:
     return "".join(f"  {key}: {_flow(spec)}\n" for key, spec in space.items())
 
 
-def _rules_block(rules: list[dict[str, Any]]) -> str:
-    return "".join(f"  - {_flow(rule)}\n" for rule in rules)
+def _rules_block(rules: list[dict[str, Any]], indent: int = 2) -> str:
+    return "".join(f"{' ' * indent}- {_flow(rule)}\n" for rule in rules)
 
 
 def render_experiment(trainer: str, env: str) -> str:
@@ -98,12 +100,13 @@ search_space:
 rules:{" []" if not rules else ""}
 {_rules_block(rules)}
 # Who proposes the next configs. name: hybrid | ga | tpe | cmaes | random | behavior | manual | llm | agent.
-# Same seed + same history = same batch.
+# Same seed + same history = same batch. behavior: what the behaviour proposer does for each next_focus of
+# the last run's analysis (timesteps: budget range; scale: multiply the parent's value; tune: keys the GA moves).
 proposer:
 {
         _dump(
             {
-                "name": "random",
+                "name": "hybrid",
                 "batch_size": 4,
                 "seed": 0,
                 "ga": {
@@ -121,6 +124,7 @@ proposer:
                     "timeout_s": 120,
                 },
                 "agent": {"command": None, "timeout_s": 1800},
+                "behavior": DEFAULT_BEHAVIOR_TABLE,
             }
         )
     }
@@ -149,7 +153,14 @@ executor:
 {_dump({"kind": "local", "ray_address": None})}
 # commit_per_run: commit each finished run's records to the git repository holding the workspace.
 git:
-{_dump({"commit_per_run": False})}"""
+{_dump({"commit_per_run": False})}
+# Behavioural analysis of each finished run (seed 001): an ordered rule table over the evaluation's honest
+# rates; the first rule whose conditions all hold (any: true: one is enough) sets severity and next_focus.
+# Conditions: {{metric: NAME, below: X}} or {{metric: NAME, at_least: X}}. A rule needing a metric the env
+# does not report is listed as not evaluated.
+analysis:
+  behavior_rules:
+{_rules_block(DEFAULT_RULES, indent=4)}"""
 
 
 AGENT_PROMPT = """You are helping tune an experiment run by `autopilot`. The loop launches training, enforces time

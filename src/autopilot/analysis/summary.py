@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from autopilot.analysis.behavior import analyse_behavior, parse_rules
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.experiment import Experiment
 from autopilot.records import RunView
@@ -30,7 +31,11 @@ EPISODE_FLAGS = {
 
 
 def read_episodes(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "eval_episodes.jsonl"
+    return read_jsonl(run_dir / "eval_episodes.jsonl")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a .jsonl file; a torn last line (a killed writer) is skipped."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -143,7 +148,12 @@ def analyse(
         "feasibility_notes": why,
         "verdict": verdicts,
         "deltas": deltas,
-        "behavioral_analysis": None,
+        "behavioral_analysis": analyse_behavior(
+            metrics,
+            read_jsonl(run_dir / "metrics.jsonl"),
+            exp.objective.metric,
+            parse_rules(exp.analysis.behavior_rules),
+        ),
         "steps": trainer.get("steps"),
         "wall_s": trainer.get("wall_s"),
         "checkpoint": trainer.get("checkpoint"),

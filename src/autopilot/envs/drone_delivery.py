@@ -133,6 +133,9 @@ class DroneDelivery(pufferlib.PufferEnv):
         self.flags = {name: np.zeros(n, bool) for name in EVENTS}
         self.tick = 0
         self._diag_inf: np.ndarray | None = None
+        self._row_start: np.ndarray | None = None
+        half = self.cfg.arena_size / 2
+        self._pos_scale = np.array([1 / half, 1 / half, 1 / HEIGHT], np.float32)
         self.near_dist2: np.ndarray = np.full(n, np.inf, np.float32)
         self.near_offset: np.ndarray = np.zeros((n, 3), np.float32)
         self._log_sums = dict.fromkeys((*OUTCOMES, *EVENTS, "return", "length"), 0.0)
@@ -155,28 +158,28 @@ class DroneDelivery(pufferlib.PufferEnv):
         cfg = self.cfg
         act = np.clip(np.asarray(actions, np.float32).reshape(self.num_agents, 4), -1.0, 1.0)
         active = self.active
-        self.rewards[:] = 0.0
         self.terminals[:] = False
         self.truncations[:] = False
 
         # Dynamics: first-order velocity response, slower and sagging while holding a box.
-        mass = 1.0 + cfg.box_mass * self.holding
-        response = (0.5 / mass)[:, None]
-        target_vel = act[:, :3] * cfg.max_speed
-        self.vel += (target_vel - self.vel) * response
-        self.vel[:, 2] -= 0.4 * cfg.box_mass * self.holding
-        move = self.vel + self.wind_vec
+        response = np.where(self.holding, np.float32(0.5 / (1.0 + cfg.box_mass)), np.float32(0.5))
+        self.vel += (act[:, :3] * np.float32(cfg.max_speed) - self.vel) * response[:, None]
+        self.vel[:, 2] -= np.where(self.holding, np.float32(0.4 * cfg.box_mass), np.float32(0.0))
         if cfg.wind > 0:
-            move = move + self.rng.normal(0.0, 0.25 * cfg.wind, size=move.shape).astype(np.float32)
-        self.pos += move * DT * active[:, None]
+            move = self.vel + self.wind_vec
+            move += self.rng.normal(0.0, 0.25 * cfg.wind, size=move.shape).astype(np.float32)
+        else:
+            move = self.vel
+        all_active = self.single_episode is False or bool(active.all())
+        self.pos += move * np.float32(DT) if all_active else move * np.float32(DT) * active[:, None]
         ground_hit = self.pos[:, 2] < 0.0
         hard_landing = ground_hit & (self.vel[:, 2] < -1.0)
-        self.pos[ground_hit, 2] = 0.0
-        self.vel[ground_hit, 2] = np.maximum(self.vel[ground_hit, 2], 0.0)
+        np.maximum(self.pos[:, 2], 0.0, out=self.pos[:, 2])
+        self.vel[:, 2] = np.where(ground_hit, np.maximum(self.vel[:, 2], 0.0), self.vel[:, 2])
         self.steps += active
-        rel_box = self.box - self.pos
-        horiz_box = np.sqrt(rel_box[:, 0] ** 2 + rel_box[:, 1] ** 2)
-        speed = np.sqrt((self.vel**2).sum(1))
+        rel_box = self.box[:, :2] - self.pos[:, :2]
+        horiz_box = np.sqrt(_sq_norm(rel_box))
+        speed = np.sqrt(_sq_norm(self.vel))
         z = self.pos[:, 2]
 
         # Events. Hover: slow, above the box. Grip: closing near the box, low and slow.
@@ -186,39 +189,41 @@ class DroneDelivery(pufferlib.PufferEnv):
         first_grip = can_grip & ~self.flags["grip"]
         self.holding |= can_grip
         self.flags["grip"] |= can_grip
-        self.rewards += cfg.reward_grip * first_grip
         lifted = active & self.holding & (z > 1.0) & ~self.flags["carry"]
         self.flags["carry"] |= lifted
-        self.rewards += cfg.reward_carry * lifted
 
         # Release: inside the drop zone, low and slow, delivers; anywhere else the box falls to the ground.
         releasing = active & self.holding & ~close & ~can_grip
-        rel_drop = self.drop - self.pos
-        horiz_drop = np.sqrt(rel_drop[:, 0] ** 2 + rel_drop[:, 1] ** 2)
+        horiz_drop = np.sqrt(_sq_norm(self.drop[:, :2] - self.pos[:, :2]))
         delivered = releasing & (horiz_drop < cfg.drop_radius) & (z < 0.8) & (speed < 1.0)
         dropped = releasing & ~delivered
         self.holding &= ~releasing
         self.gripper = close
-        self.box[self.holding] = self.pos[self.holding]
-        self.box[dropped, :2] = self.pos[dropped, :2]
-        self.box[self.holding | dropped, 2] = 0.0
-        self.rewards += cfg.reward_deliver * delivered
+        moved = self.holding | dropped
+        np.copyto(self.box, self.pos, where=moved[:, None])  # a held box travels; a dropped one falls
+        self.box[:, 2] = 0.0
 
-        # Shaping: progress toward the current target (the box, or the drop zone while holding).
+        # Shaping: progress along the remaining path (rewarded below with the events).
         new_dist = self._remaining_distance()
-        self.rewards += cfg.reward_approach * (self.dist - new_dist) * active
-        self.dist = new_dist
 
         # Failures.
         half = cfg.arena_size / 2
-        oob = active & ((np.abs(self.pos[:, :2]) > half).any(1) | (z > HEIGHT))
+        oob = active & ((np.abs(self.pos[:, 0]) > half) | (np.abs(self.pos[:, 1]) > half) | (z > HEIGHT))
         self._pairwise()
         collided = active & (hard_landing | (self.near_dist2 < cfg.collision_radius**2))
         collided &= ~delivered
         oob &= ~delivered & ~collided
-        self.rewards -= cfg.penalty_collision * collided + cfg.penalty_oob * oob
+        f32 = np.float32
+        reward = (self.dist - new_dist) * f32(cfg.reward_approach)
+        reward += np.where(first_grip, f32(cfg.reward_grip), f32(0.0))
+        reward += np.where(lifted, f32(cfg.reward_carry), f32(0.0))
+        reward += np.where(delivered, f32(cfg.reward_deliver), f32(0.0))
+        reward -= np.where(collided, f32(cfg.penalty_collision), f32(0.0))
+        reward -= np.where(oob, f32(cfg.penalty_oob), f32(0.0))
+        np.multiply(reward, active, out=self.rewards)
+        self.dist = new_dist
         timeout = active & ~delivered & ~collided & ~oob & (self.steps >= cfg.max_steps)
-        self.ret += self.rewards * active
+        self.ret += self.rewards
 
         done = delivered | collided | oob | timeout
         self.terminals[:] = delivered | collided | oob
@@ -240,20 +245,20 @@ class DroneDelivery(pufferlib.PufferEnv):
     def _reset_drones(self, idx: np.ndarray) -> None:
         cfg, k = self.cfg, len(idx)
         half = cfg.arena_size / 2 - 0.5
-        uniform = self.rng.uniform
-        self.pos[idx, :2] = uniform(-half, half, (k, 2))
-        self.pos[idx, 2] = uniform(1.0, 3.0, k)
+        # One draw for everything a reset needs: start, box, drop direction and distance, wind.
+        u = self.rng.random((k, 9))
+        self.pos[idx, :2] = (u[:, 0:2] * 2 - 1) * half
+        self.pos[idx, 2] = 1.0 + 2.0 * u[:, 2]
         self.vel[idx] = 0.0
-        self.box[idx, :2] = uniform(-half, half, (k, 2))
+        self.box[idx, :2] = (u[:, 3:5] * 2 - 1) * half
         self.box[idx, 2] = 0.0
         # The drop zone is at least a quarter of the arena away from the box.
-        angle = uniform(0, 2 * np.pi, k)
-        radius = uniform(cfg.arena_size / 4, cfg.arena_size / 2, k)
+        angle = 2 * np.pi * u[:, 5]
+        radius = cfg.arena_size / 4 * (1.0 + u[:, 6])
         drop = self.box[idx, :2] + np.stack([np.cos(angle), np.sin(angle)], 1) * radius[:, None]
         self.drop[idx, :2] = np.clip(drop, -half, half)
         self.drop[idx, 2] = 0.0
-        heading = uniform(0, 2 * np.pi, k)
-        strength = uniform(0, cfg.wind, k) if cfg.wind > 0 else np.zeros(k)
+        heading, strength = 2 * np.pi * u[:, 7], cfg.wind * u[:, 8]
         self.wind_vec[idx, 0] = np.cos(heading) * strength
         self.wind_vec[idx, 1] = np.sin(heading) * strength
         self.holding[idx] = False
@@ -262,22 +267,23 @@ class DroneDelivery(pufferlib.PufferEnv):
         self.ret[idx] = 0.0
         for flag in self.flags.values():
             flag[idx] = False
-        self.dist[idx] = self._remaining_distance()[idx]
+        self.dist[idx] = self._remaining_distance(idx)
 
-    def _remaining_distance(self) -> np.ndarray:
+    def _remaining_distance(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Path length still to fly: to the box then on to the drop zone, or, holding, to the drop zone.
 
         The shaping reward is the decrease of this one potential, so gripping, dropping and re-gripping a box
         earn nothing by themselves; only real progress pays.
         """
-        to_drop = self.drop - self.pos
+        pos, box, drop = self.pos[idx], self.box[idx], self.drop[idx]
+        to_drop = drop - pos
         to_drop[:, 2] += 0.5  # carry toward a point just above the drop zone
-        holding_left = np.sqrt((to_drop**2).sum(1))
-        to_box = self.box - self.pos
+        holding_left = np.sqrt(_sq_norm(to_drop))
+        to_box = box - pos
         to_box[:, 2] += 0.3  # the grip point just above the box
-        box_to_drop = np.sqrt(((self.drop[:, :2] - self.box[:, :2]) ** 2).sum(1))
-        free_left = np.sqrt((to_box**2).sum(1)) + np.sqrt(box_to_drop**2 + 0.04)
-        return np.where(self.holding, holding_left, free_left)
+        box_to_drop = _sq_norm(drop[:, :2] - box[:, :2])
+        free_left = np.sqrt(_sq_norm(to_box)) + np.sqrt(box_to_drop + 0.04)
+        return np.where(self.holding[idx], holding_left, free_left)
 
     def _pairwise(self) -> None:
         """Per arena: squared distances (E, D, D) to the other active drones (+inf for self and inactive ones)
@@ -297,9 +303,17 @@ class DroneDelivery(pufferlib.PufferEnv):
         dz = zz[:, None, :] - zz[:, :, None]
         dist2 = dx * dx + dy * dy + dz * dz
         dist2 += self._pair_mask_add(e, d)
-        nearest = dist2.argmin(-1)[:, :, None]
-        self.near_dist2 = np.take_along_axis(dist2, nearest, 2).reshape(-1)
-        self.near_offset = np.stack([np.take_along_axis(c, nearest, 2).reshape(-1) for c in (dx, dy, dz)], 1)
+        # Gather each drone's nearest neighbour through flat indices (cheaper than take_along_axis).
+        flat = dist2.argmin(-1).reshape(-1) + self._row_base(e, d)
+        self.near_dist2 = dist2.reshape(-1)[flat]
+        self.near_offset = np.stack([dx.reshape(-1)[flat], dy.reshape(-1)[flat], dz.reshape(-1)[flat]], 1)
+        if not self.active.all():
+            self.near_offset[~np.isfinite(self.near_dist2)] = 0.0
+
+    def _row_base(self, e: int, d: int) -> np.ndarray:
+        if self._row_start is None:
+            self._row_start = np.arange(e * d) * d
+        return self._row_start
 
     def _pair_mask_add(self, e: int, d: int) -> np.ndarray:
         """+inf on the diagonal and toward inactive drones, 0 elsewhere (cached while no drone is inactive)."""
@@ -314,16 +328,17 @@ class DroneDelivery(pufferlib.PufferEnv):
     def _finish(
         self, idx: np.ndarray, delivered: np.ndarray, collided: np.ndarray, oob: np.ndarray, timeout: np.ndarray
     ) -> None:
-        outcome = {"delivered": delivered[idx], "collision": collided[idx], "oob": oob[idx], "timeout": timeout[idx]}
+        masks = {"delivered": delivered, "collision": collided, "oob": oob, "timeout": timeout}
         sums = self._log_sums
-        for name, flags in outcome.items():
-            sums[name] += float(flags.sum())
+        for name, mask in masks.items():  # each mask is already limited to the drones finishing now
+            sums[name] += np.count_nonzero(mask)
         for name in EVENTS:
-            sums[name] += float(self.flags[name][idx].sum())
+            sums[name] += np.count_nonzero(self.flags[name][idx])
         sums["return"] += float(self.ret[idx].sum())
         sums["length"] += float(self.steps[idx].sum())
         self._log_count += len(idx)
         if self.record_episodes:
+            outcome = {name: mask[idx] for name, mask in masks.items()}
             for j, i in enumerate(idx):
                 record: dict[str, Any] = {name: bool(flags[j]) for name, flags in outcome.items()}
                 record.update({name: bool(self.flags[name][i]) for name in EVENTS})
@@ -349,22 +364,28 @@ class DroneDelivery(pufferlib.PufferEnv):
 
     def _observe(self) -> None:
         cfg, obs = self.cfg, self.observations
-        half = cfg.arena_size / 2
-        obs[:, 0:2] = self.pos[:, :2] / half
-        obs[:, 2] = self.pos[:, 2] / HEIGHT
-        obs[:, 3:6] = self.vel / cfg.max_speed
-        obs[:, 6:9] = (self.box - self.pos) / half
-        obs[:, 9:12] = (self.drop - self.pos) / half
+        inv_half = np.float32(2.0 / cfg.arena_size)
+        obs[:, 0:3] = self.pos * self._pos_scale
+        obs[:, 3:6] = self.vel * np.float32(1.0 / cfg.max_speed)
+        np.subtract(self.box, self.pos, out=obs[:, 6:9])
+        np.subtract(self.drop, self.pos, out=obs[:, 9:12])
+        obs[:, 6:12] *= inv_half
         obs[:, 12] = self.gripper
         obs[:, 13] = self.holding
-        seen = np.isfinite(self.near_dist2)
-        obs[:, 14:17] = np.where(seen[:, None], self.near_offset / half, 0.0)
+        np.multiply(self.near_offset, inv_half, out=obs[:, 14:17])  # zero when nobody is near
         obs[:, 17] = np.exp(-np.sqrt(self.near_dist2))  # exp(-inf) = 0: nobody near
-        obs[:, 18] = 1.0 - self.steps / cfg.max_steps
+        obs[:, 18] = 1.0 - self.steps * np.float32(1.0 / cfg.max_steps)
         obs[:, 19] = 1.0
         if cfg.obs_noise > 0:
             obs += self.rng.normal(0.0, cfg.obs_noise, size=obs.shape).astype(np.float32)
+        if not self.single_episode or self.active.all():
+            return
         obs[~self.active] = 0.0
+
+
+def _sq_norm(v: np.ndarray) -> np.ndarray:
+    """Row-wise squared length; einsum avoids a slow reduction over a short last axis."""
+    return np.einsum("ij,ij->i", v, v)
 
 
 def env_creator(name: str = "drone_delivery") -> type[DroneDelivery]:

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from autopilot.proposers.base import Context, Proposal, Proposer
-from autopilot.proposers.sampling import RandomProposer
+from autopilot.proposers.behavior import BehaviorProposer
+from autopilot.proposers.ga import GAProposer
+from autopilot.proposers.hybrid import HybridProposer
+from autopilot.proposers.manual import ManualProposer
+from autopilot.proposers.optuna_samplers import CmaEsProposer, RandomSamplerProposer, TPEProposer
 
-PROPOSERS: dict[str, type[Proposer]] = {"random": RandomProposer}
+PROPOSERS: dict[str, type[Proposer]] = {
+    "hybrid": HybridProposer,
+    "ga": GAProposer,
+    "tpe": TPEProposer,
+    "cmaes": CmaEsProposer,
+    "random": RandomSamplerProposer,
+    "behavior": BehaviorProposer,
+    "manual": ManualProposer,
+}
 
 
 def make_proposer(name: str) -> Proposer:
-    """The proposer called ``name``; names not built yet fall back to ``random`` and say so."""
     cls = PROPOSERS.get(name)
     if cls is None:
-        raise ValueError(
-            f"proposer.name: {name!r} is not available in this build; available: {', '.join(sorted(PROPOSERS))}"
-        )
+        raise ValueError(f"proposer.name: {name!r} is not available; available: {', '.join(sorted(PROPOSERS))}")
     return cls()
 
 

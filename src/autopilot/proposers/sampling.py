@@ -1,4 +1,4 @@
-"""Sampling from the search space, and the ``random`` proposer built on it."""
+"""Sampling from the search space's tune ranges (the GA's exploration)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, history_for_proposers
-from autopilot.records import RunView
 from autopilot.space import Parameter, SearchSpace
 
 
@@ -33,21 +31,3 @@ def sample_value(param: Parameter, rng: np.random.Generator) -> Any:
 
 def sample_overrides(space: SearchSpace, rng: np.random.Generator) -> dict[str, Any]:
     return {name: sample_value(p, rng) for name, p in sorted(space.params.items()) if p.tunable}
-
-
-class RandomProposer(Proposer):
-    """Independent samples from the tune ranges; the yardstick every other proposer must beat."""
-
-    name = "random"
-
-    def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
-        rng = np.random.default_rng([context.seed, batch_index(history_for_proposers(history))])
-        return [
-            Proposal(
-                sample_overrides(context.space, rng),
-                tags=["explore"],
-                proposer=self.name,
-                reasoning="uniform sample of the search space",
-            )
-            for _ in range(n)
-        ]

@@ -1,0 +1,177 @@
+"""``random``, ``tpe`` and ``cmaes`` through Optuna's ask/tell API.
+
+Each call replays the history into a fresh in-memory study (complete runs with their objective, failed runs
+as FAIL, pruned as PRUNED, pending cases as RUNNING; constraints through Optuna's constraints support), asks
+``n`` trials, and maps them to overrides. Nothing is stored: the history on disk is the only state.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from autopilot.config import to_dotted
+from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, history_for_proposers
+from autopilot.records import RunView
+from autopilot.space import SearchSpace
+
+STATE = {
+    "complete": TrialState.COMPLETE,
+    "failed": TrialState.FAIL,
+    "timeout": TrialState.FAIL,
+    "pruned": TrialState.PRUNED,
+    "pending": TrialState.RUNNING,
+    "running": TrialState.RUNNING,
+}
+
+
+def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+    out: dict[str, BaseDistribution] = {}
+    for name, p in sorted(space.params.items()):
+        if not p.tunable:
+            continue
+        if p.type == "bool":
+            out[name] = CategoricalDistribution([False, True])
+        elif p.type == "categorical":
+            out[name] = CategoricalDistribution(list(p.choices))
+        elif p.type == "pow2":
+            low, high = p.tune_bounds()
+            out[name] = CategoricalDistribution(
+                [2**k for k in range(max(0, math.ceil(math.log2(max(low, 1)))), math.floor(math.log2(high)) + 1)]
+            )
+        elif p.type == "int":
+            low, high = p.tune_bounds()
+            out[name] = IntDistribution(math.ceil(low), math.floor(high), log=p.scale == "log" and low > 0)
+        else:
+            low, high = p.tune_bounds()
+            out[name] = FloatDistribution(float(low), float(high), log=p.scale == "log" and low > 0)
+    return out
+
+
+def constraint_values(view: RunView, context: Context) -> list[float]:
+    """Optuna's convention: each value <= 0 means satisfied; an unknown metric counts as violated."""
+    values = []
+    for c in context.objective.constraints:
+        metric = view.metrics.get(c.metric)
+        if metric is None:
+            values.append(1.0)
+        elif c.max is not None:
+            values.append(float(metric) - c.max)
+        else:
+            assert c.min is not None
+            values.append(c.min - float(metric))
+    return values
+
+
+def replay(history: list[RunView], context: Context, dists: dict[str, BaseDistribution]) -> list[FrozenTrial]:
+    """The history as Optuna trials, oldest first."""
+    base = to_dotted(context.baseline)
+    trials = []
+    for view in history:
+        overrides = to_dotted(view.overrides)
+        state = STATE.get(view.state)
+        if state is None:
+            continue
+        params = {k: overrides.get(k, base.get(k)) for k in dists}
+        if any(not _contains(dists[k], v) for k, v in params.items()):
+            continue  # set outside the tune ranges (by hand): Optuna cannot hold it
+        value = None
+        if state == TrialState.COMPLETE:
+            score = view.metrics.get(context.objective.metric)
+            if score is None:
+                state = TrialState.FAIL
+            else:
+                value = float(score)
+        trials.append(
+            create_trial(
+                state=state,
+                value=value,
+                params=params,
+                distributions=dists,
+                system_attrs={"constraints": constraint_values(view, context)},
+            )
+        )
+    return trials
+
+
+def _contains(dist: BaseDistribution, value: Any) -> bool:
+    if value is None:
+        return False
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (ValueError, TypeError):
+        return False
+
+
+def _constraints(trial: FrozenTrial) -> list[float]:
+    return list(trial.system_attrs.get("constraints", []))
+
+
+class OptunaProposer(Proposer):
+    """Base for the Optuna-backed proposers; subclasses choose the sampler."""
+
+    name = "optuna"
+
+    def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
+        raise NotImplementedError
+
+    def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
+        history = history_for_proposers(history)
+        dists = distributions(context.space)
+        if not dists:
+            return []
+        seed = (context.seed * 1_000_003 + batch_index(history) * 7919 + len(self.name)) % 2**31
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            study = optuna.create_study(
+                direction="maximize" if context.objective.mode == "max" else "minimize",
+                sampler=self.sampler(seed, context),
+            )
+            study.add_trials(replay(history, context, dists))
+            out = []
+            for _ in range(n):
+                trial = study.ask(dists)
+                out.append(
+                    Proposal(
+                        dict(trial.params),
+                        [],
+                        ["explore", self.name],
+                        self.name,
+                        f"{self.name} sample given {len(history)} past runs",
+                    )
+                )
+        return out
+
+
+class RandomSamplerProposer(OptunaProposer):
+    name = "random"
+
+    def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=seed)
+
+
+class TPEProposer(OptunaProposer):
+    name = "tpe"
+
+    def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            constant_liar=True,
+            n_startup_trials=8,
+            constraints_func=_constraints if context.objective.constraints else None,
+        )
+
+
+class CmaEsProposer(OptunaProposer):
+    name = "cmaes"
+
+    def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
+        # CMA-ES handles the numeric parameters; categorical ones fall back to independent random sampling.
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=4, warn_independent_sampling=False)
