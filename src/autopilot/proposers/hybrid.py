@@ -1,10 +1,11 @@
 """``hybrid`` (the default): TPE explores, the GA exploits the best parents, and a behaviour-driven move
 joins the batch when the last run's analysis flags a failure mode.
 
-Mix of a batch of n: with no completed run yet, all TPE (which samples at random until it has data). Then
-one behaviour slot when the last analysis has severity critical or warning, a third of the rest
-(at least one) GA exploitation of the top parents, the remainder TPE: on noisy test functions TPE made the most of a small
-budget, and GA children of the best parents refine what it found. Every part is deterministic given the seed and the history.
+Mix of a batch of n: with no completed run yet, all TPE (which samples at random until it has data).
+Then one behaviour slot when the last analysis has severity critical or warning, a third of the rest (at
+least one) GA exploitation of the top parents, the remainder TPE: on noisy test functions TPE made the most
+of a small budget, and GA children of the best parents refine what it found. Every part is deterministic
+given the seed and the history.
 """
 
 from __future__ import annotations
