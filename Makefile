@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(BIN)/autopilot run -w $(WORKSPACE)
+	$(BIN)/autopilot run -w $(WORKSPACE) --iterations 2
 
 lint: setup
 	$(BIN)/ruff check .

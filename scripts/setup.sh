@@ -39,6 +39,8 @@ command -v python3 >/dev/null || die "python3 not found"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python >= 3.11 is required"
 [ -x "$PY" ] || { say "creating $VENV"; python3 -m venv "$VENV"; }
 PIP=("$PY" -m pip install --quiet)
+# This machine's pip config names local index folders that may be absent; their warnings are noise.
+export PIP_NO_WARN_SCRIPT_LOCATION=1
 
 say "installing torch==$TORCH_VERSION (CPU) and build tools"
 "${PIP[@]}" "torch==$TORCH_VERSION" 'numpy>=1.26,<2.0' 'Cython>=3.0' wheel 'setuptools>=69'
@@ -65,6 +67,17 @@ if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('pufferli
     # A PATH without /usr/local/bin hides the nvcc wrapper, so setup.py builds the CPU extension.
     (cd "$src" && PATH="$VENV/bin:/usr/bin:/bin" TMPDIR="$work" "$PY" -m pip install --quiet \
         --no-build-isolation .) || die "building pufferlib==$PUFFER_VERSION failed (see above)"
+fi
+
+# The report test renders report.html in headless Chromium (Debian's package).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing chromium (Debian package) for the report test"
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+            || die "could not install chromium with apt-get"
+    else
+        say "warning: chromium is missing and cannot be installed here (not root); the report test will fail"
+    fi
 fi
 
 say "installing rl-autopilot (editable) with its dev extras"

@@ -36,6 +36,7 @@ def make_ws(root: Path, **overrides: Any) -> Workspace:
         "train.x": {"type": "float", "low": 0.0, "high": 1.0},
         "train.behavior": {"type": "categorical", "choices": BEHAVIORS, "tune": False},
         "train.sleep": {"type": "float", "low": 0.0, "high": 60.0, "tune": False},
+        "train.seed": {"type": "int", "low": 0, "high": 1_000_000, "tune": False},
         "autopilot.resume_mode": {"type": "categorical", "choices": ["fresh", "continue"], "tune": False},
         "autopilot.resume_from": {"type": "run_ref"},
         "autopilot.save_strategy": {"type": "categorical", "choices": ["best", "latest", "all"], "tune": False},
@@ -216,7 +217,11 @@ def test_step_runs_pending_then_proposes_the_next_batch(tmp_path: Path) -> None:
     assert len(runs(ws)) == 1
     assert len(list(ws.pending.glob("*.json"))) == 3
     result = make_loop(ws, batch_size=3).step()
-    assert len(runs(ws)) == 4 and len(list(ws.pending.glob("*.json"))) == 3
+    queued = Records(ws).pending_cases()
+    if any("confirm" in c.tags for c in queued):  # a lead to confirm: the barrier holds the next batch back
+        assert len(runs(ws)) == 4 and all("confirm" in c.tags for c in queued)
+    else:
+        assert len(runs(ws)) == 4 and len(queued) == 3
 
 
 def test_guardrail_halts_at_the_configured_rate_and_writes_pause(tmp_path: Path) -> None:
@@ -424,7 +429,7 @@ def test_journal_has_each_event_once_in_time_order(tmp_path: Path) -> None:
     assert len(keys) == len(set(keys))
     stamps = [line.split()[1] for line in lines]
     assert stamps == sorted(stamps)
-    assert sum("run-end" in line for line in lines) == 4
+    assert sum("run-end" in line for line in lines) == len(runs(make_loop(ws).ws))
 
 
 def test_propose_dry_run_is_deterministic_and_writes_nothing(tmp_path: Path) -> None:
@@ -458,3 +463,36 @@ def test_loop_threads_stop_on_the_stop_flag(tmp_path: Path) -> None:
     result = loop.run()
     assert result.exit_code == 130
     assert runs(ws)[0].state == "killed"
+
+
+def test_commit_per_run_commits_each_finished_runs_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = make_ws(tmp_path / "ws", git={"commit_per_run": True})
+    for key in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        monkeypatch.setenv(key, "autopilot test")
+    for key in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(key, "test@example.invalid")
+    subprocess.run(["git", "init", "-q", str(ws.root)], check=True)
+    queue(ws, {"train.x": 0.4}, {"train.behavior": "crash"})
+    make_loop(ws).run()
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=ws.root, capture_output=True, text=True).stdout
+    assert len(log.splitlines()) == 2
+    assert "complete score=0.4" in log and "failed (crash:" in log
+    files = subprocess.run(["git", "ls-files"], cwd=ws.root, capture_output=True, text=True).stdout
+    assert "/summary.json" in files and "checkpoints" not in files
+
+
+def test_an_inconclusive_lead_gets_a_confirmation_run_that_decides(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    queue(ws, {"train.x": 0.5}, {"train.x": 0.6})
+    make_loop(ws).run()
+    first, second = runs(ws)
+    [confirm] = Records(ws).pending_cases()  # no per-episode evaluation: the lead is inconclusive
+    assert confirm.tags == ["confirm"] and confirm.parent_ids == [second.id]
+    assert confirm.overrides["train.x"] == 0.6 and confirm.overrides["train.seed"] != 1
+    assert json.loads(ws.leaderboard.read_text())["best"] == first.id
+    make_loop(ws).run()
+    board = json.loads(ws.leaderboard.read_text())
+    assert board["best"] == second.id
+    row = next(r for r in board["runs"] if r["run_id"] == second.id)
+    assert "also beats" in row["evidence"]
+    assert "confirmation case" in ws.labbook.read_text()

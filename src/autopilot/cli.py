@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 from autopilot import __version__
+from autopilot.analysis.promotion import decide
+from autopilot.analysis.stats import bootstrap_mean
+from autopilot.analysis.summary import (
+    EPISODE_FLAGS,
+    LOWER_IS_BETTER,
+    compare,
+    episode_values,
+    read_episodes,
+    read_jsonl,
+)
+from autopilot.checkpoints import final_checkpoint
 from autopilot.config import JSONInputError, parse_json_object
-from autopilot.experiment import ExperimentError
+from autopilot.experiment import ExperimentError, load_experiment
 from autopilot.journal import Journal
+from autopilot.leaderboard import write_leaderboard
 from autopilot.loader import MODES, BaselineError, load
 from autopilot.loop import RESUME_MARKER, ROLLBACK_MARKER, Loop, LoopResult, RunOptions
-from autopilot.records import Records, utc_now
+from autopilot.records import Records, RunView, utc_now
+from autopilot.report.html import write_report
 from autopilot.scaffold import describe, scaffold
 from autopilot.status import render_leaderboard, render_status, workspace_status
+from autopilot.trainers.command import trainer_argv, trainer_env
 from autopilot.workspace import (
     Workspace,
     WorkspaceLock,
@@ -115,6 +130,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="remove PAUSE_AUTORUN and start a fresh guardrail window")
     _add_workspace(p)
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("leaderboard", help="runs ranked by score (feasible first) with metrics and intervals")
+    _add_workspace(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output (rebuilt from runs/)")
+    p.add_argument("--top", type=int, default=20, metavar="N", help="rows to show (default 20)")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("report", help="write the self-contained HTML report")
+    _add_workspace(p)
+    p.add_argument("--out", metavar="FILE", help="where to write it (default: WORKSPACE/report.html)")
+    p.add_argument("--mode", choices=MODES, default="quick", help="baseline the parameter plots refer to")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("eval", help="re-evaluate a run's checkpoint on new held-out seeds")
+    _add_workspace(p)
+    p.add_argument("run_id")
+    p.add_argument("--episodes", type=int, default=512, metavar="N")
+    p.add_argument("--seed", type=int, default=2_000_003, metavar="S", help="evaluation seed (held out)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="statistical verdict between two runs (bootstrap over eval episodes)")
+    _add_workspace(p)
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("rollback", help="make a run the parent/baseline of the next proposals")
     _add_workspace(p)
@@ -328,6 +369,133 @@ def cmd_resume(args: argparse.Namespace) -> int:
     Journal(ws.labbook).write("resume", "PAUSE_AUTORUN removed; guardrail window restarted", key=f"resume:{now}")
     print("resumed" + ("" if existed else " (it was not paused)") + "; the guardrail window starts afresh")
     return EXIT_OK
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    try:
+        exp = load_experiment(ws.experiment_file)
+    except ExperimentError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    history = Records(ws).history()
+    rows = write_leaderboard(ws, history, exp, decide(history, exp, ws.runs))
+    if args.json:
+        print(json.dumps(rows[: args.top], indent=2))
+    else:
+        print(render_leaderboard(ws, top=args.top) if rows else "no completed runs yet")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    try:
+        loaded = load(ws, args.mode)
+    except (ExperimentError, BaselineError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    path = write_report(ws, loaded.experiment, loaded.baseline, Path(args.out) if args.out else None)
+    print(f"report written to {path}")
+    return EXIT_OK
+
+
+def _run_or_error(ws: Workspace, run_id: str) -> RunView | None:
+    view = next((v for v in Records(ws).history() if v.id == run_id), None)
+    if view is None:
+        print(f"autopilot: no run {run_id!r} in {ws.runs}", file=sys.stderr)
+    return view
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    view = _run_or_error(ws, args.run_id)
+    if view is None:
+        return EXIT_USAGE
+    exp = load_experiment(ws.experiment_file)
+    if exp.trainer.kind == "command":
+        print("autopilot eval: re-evaluation needs a PufferLib trainer (builtin or puffer)", file=sys.stderr)
+        return EXIT_USAGE
+    checkpoint = final_checkpoint(ws, view)
+    if checkpoint is None:
+        print(
+            f"autopilot eval: run {view.id} has no checkpoint (not complete, or removed by save_strategy)",
+            file=sys.stderr,
+        )
+        return EXIT_REJECTED
+    out = ws.runs / view.id / "evals" / f"seed-{args.seed}.jsonl"
+    argv = [
+        *trainer_argv(exp.trainer, ws.runs / view.id),
+        "--eval-only",
+        str(checkpoint),
+        "--episodes",
+        str(args.episodes),
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(out),
+    ]
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=ws.runs / view.id,
+            env=trainer_env(ws.runs / view.id, view.id),
+            capture_output=True,
+            text=True,
+            timeout=exp.resources.timeout_minutes * 60,
+        )
+    except subprocess.TimeoutExpired:
+        print(f"autopilot eval: timed out after {exp.resources.timeout_minutes:g} min", file=sys.stderr)
+        return EXIT_REJECTED
+    if done.returncode != 0:
+        print(f"autopilot eval: {last_line(done.stderr)}", file=sys.stderr)
+        return EXIT_REJECTED
+    episodes = read_jsonl(out)
+    print(f"run {view.id}: {len(episodes)} episodes on seed {args.seed} -> {out}")
+    for name in (exp.objective.metric, "success_rate", "collision_rate", "mean_reward"):
+        values = episode_values(episodes, name)
+        if values is not None and len(values):
+            ci = bootstrap_mean(values)
+            print(f"  {name}: {ci.mean:.4g} [95% CI {ci.low:.4g}, {ci.high:.4g}]")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    ws = _workspace_or_error(args)
+    if ws is None:
+        return EXIT_USAGE
+    view_a, view_b = _run_or_error(ws, args.run_a), _run_or_error(ws, args.run_b)
+    if view_a is None or view_b is None:
+        return EXIT_USAGE
+    exp = load_experiment(ws.experiment_file)
+    a, b = read_episodes(ws.runs / view_a.id), read_episodes(ws.runs / view_b.id)
+    results = {}
+    for name in dict.fromkeys((exp.objective.metric, *EPISODE_FLAGS.values(), "mean_reward")):
+        maximize = exp.objective.mode == "max" if name == exp.objective.metric else name not in LOWER_IS_BETTER
+        result = compare(a, b, name, maximize)
+        if result is not None:
+            results[name] = result
+    if args.json:
+        print(json.dumps({"a": args.run_a, "b": args.run_b, "results": results}, indent=2))
+        return EXIT_OK
+    if not results:
+        print("no per-episode evaluation in common: nothing to compare (verdict inconclusive)")
+        return EXIT_OK
+    print(f"A = {args.run_a}, B = {args.run_b} (A - B, 97.5% bootstrap interval)")
+    for name, r in results.items():
+        d = r["difference"]
+        print(f"  {name:<15} {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]  A {r['verdict']}")
+    return EXIT_OK
+
+
+def last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "failed"
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

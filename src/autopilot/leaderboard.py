@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autopilot.analysis.promotion import Promotion
 from autopilot.experiment import Experiment
 from autopilot.records import RunView
 from autopilot.workspace import Workspace, atomic_write_json
@@ -26,8 +27,12 @@ def best_run(history: list[RunView]) -> RunView | None:
     return order[0] if order else None
 
 
-def leaderboard_rows(history: list[RunView], exp: Experiment) -> list[dict[str, Any]]:
+def leaderboard_rows(
+    history: list[RunView], exp: Experiment, promotion: Promotion | None = None
+) -> list[dict[str, Any]]:
     rows = []
+    champion = promotion.champion.id if promotion and promotion.champion else None
+    evidence = promotion.evidence if promotion else {}
     for rank, view in enumerate(ranked(history), start=1):
         summary = view.summary or {}
         rows.append(
@@ -39,6 +44,8 @@ def leaderboard_rows(history: list[RunView], exp: Experiment) -> list[dict[str, 
                 "objective": {exp.objective.metric: view.metrics.get(exp.objective.metric)},
                 "metrics": {k: view.metrics.get(k) for k in KEY_METRICS if k in view.metrics},
                 "interval": summary.get("intervals", {}).get(exp.objective.metric),
+                "best": view.id == champion,
+                "evidence": evidence.get(view.id),
                 "proposer": view.record.proposer,
                 "tags": view.record.tags,
                 "overrides": view.overrides,
@@ -47,9 +54,16 @@ def leaderboard_rows(history: list[RunView], exp: Experiment) -> list[dict[str, 
     return rows
 
 
-def write_leaderboard(ws: Workspace, history: list[RunView], exp: Experiment) -> list[dict[str, Any]]:
-    rows = leaderboard_rows(history, exp)
+def write_leaderboard(
+    ws: Workspace, history: list[RunView], exp: Experiment, promotion: Promotion | None = None
+) -> list[dict[str, Any]]:
+    rows = leaderboard_rows(history, exp, promotion)
     atomic_write_json(
-        ws.leaderboard, {"objective": {"metric": exp.objective.metric, "mode": exp.objective.mode}, "runs": rows}
+        ws.leaderboard,
+        {
+            "objective": {"metric": exp.objective.metric, "mode": exp.objective.mode},
+            "best": promotion.champion.id if promotion and promotion.champion else None,
+            "runs": rows,
+        },
     )
     return rows

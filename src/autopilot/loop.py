@@ -17,19 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from autopilot.analysis.failures import classify
+from autopilot.analysis.promotion import decide
 from autopilot.analysis.summary import analyse
 from autopilot.checkpoints import apply_save_strategy, resolve_resume
 from autopilot.config import config_diff, deep_merge, to_dotted
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
+from autopilot.gitrecords import commit_run
 from autopilot.guardrails import GuardState, evaluate
 from autopilot.journal import Journal
-from autopilot.leaderboard import best_run, write_leaderboard
+from autopilot.leaderboard import write_leaderboard
 from autopilot.loader import Loaded
 from autopilot.progress import Progress
 from autopilot.proposers import Context, Proposal, make_proposer
 from autopilot.proposers.base import batch_index, case_id_for, history_for_proposers
 from autopilot.records import Case, Failure, Records, RunRecord, RunView, new_run_id, utc_now
+from autopilot.report.html import write_report
 from autopilot.trainers.command import trainer_argv, trainer_env
 from autopilot.workspace import WorkspaceLock, atomic_write_json, atomic_write_text, read_json
 
@@ -133,6 +136,7 @@ class Loop:
                     key=f"iteration:{'+'.join(c.case_id for c in cases)}:{cases[0].attempt}",
                 )
                 self.execute(cases)
+                self.refresh_report()
                 iteration += 1
                 if self.stop.is_set():
                     return self._stopped()
@@ -152,8 +156,17 @@ class Loop:
             pending = self.records.pending_cases()
             if pending:
                 self.execute(pending)
+                self.refresh_report()
                 if self.stop.is_set():
                     return self._stopped()
+                queued = self.records.pending_cases()
+                if queued:  # the batch barrier: confirmation re-runs came in; they go first next time
+                    return LoopResult(
+                        0,
+                        f"ran {len(self.finished_runs)} case(s); {len(queued)} case(s) queued "
+                        "(confirmation re-runs) run next time",
+                        self.finished_runs,
+                    )
                 guard = self.guard()
                 if guard.halted or self.pause_reason() is not None:
                     return LoopResult(0, f"ran {len(self.finished_runs)} case(s); now paused", self.finished_runs)
@@ -422,7 +435,9 @@ class Loop:
         notes = []
         policy = config.get("autopilot", {})
         if policy.get("resume_mode") == "continue":
-            path, note = resolve_resume(self.ws, history, str(policy.get("resume_from", "latest")), best_run(history))
+            path, note = resolve_resume(
+                self.ws, history, str(policy.get("resume_from", "latest")), self.champion(history)
+            )
             notes.append(note)
             if path is not None:
                 config.setdefault("train", {})["load_model_path"] = str(path)
@@ -491,7 +506,7 @@ class Loop:
             history = [v for v in self.history() if v.id != spec.run_id]
             previous = next((v for v in reversed(history) if v.state == "complete"), None)
             try:
-                summary = analyse(spec.run_dir, self.exp, previous, best_run(history), self.ws.runs)
+                summary = analyse(spec.run_dir, self.exp, previous, self.champion(history), self.ws.runs)
                 atomic_write_json(spec.run_dir / "summary.json", summary)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 state, failure = "failed", Failure("missing_summary", f"trainer summary unusable: {exc}")
@@ -512,10 +527,13 @@ class Loop:
         else:
             self.records.remove_case(record.case_id)
         history = self.history()
-        best = best_run(history)
+        promotion = decide(history, self.exp, self.ws.runs)
+        best = promotion.champion
         strategy = to_dotted(_read_config(spec.run_dir) or {}).get("autopilot.save_strategy", "best")
         apply_save_strategy(self.ws, history, str(strategy), best)
-        write_leaderboard(self.ws, history, self.exp)
+        write_leaderboard(self.ws, history, self.exp, promotion)
+        if record.id in promotion.awaiting_confirmation:
+            self._schedule_confirmation(record)
         metric = self.exp.objective.metric
         value = (summary or {}).get("metrics", {}).get(metric)
         text = f"run {record.id} {state}"
@@ -524,8 +542,55 @@ class Loop:
         if best is not None and best.id == record.id:
             text += "; new best"
         self.journal.write("run-end", text, key=f"end:{record.id}")
+        if self.exp.git.commit_per_run:
+            problem = commit_run(self.ws.root, record.id, f"autopilot: {text}")
+            if problem and problem != "nothing to commit":
+                self.journal.write(
+                    "git", f"records of run {record.id} not committed: {problem}", key=f"git:{record.id}"
+                )
         self.finished_runs.append(record.id)
         self.progress.finished(record, summary)
+
+    def refresh_report(self) -> None:
+        """Rewrite report.html; a broken report is journalled, never allowed to stop the loop."""
+        try:
+            write_report(self.ws, self.exp, self.loaded.baseline)
+        except Exception as exc:  # plotting can fail on odd data; the records are what matter
+            self.journal.write("report", f"report.html not refreshed: {exc!r}", key=f"report:{utc_now()}")
+
+    def champion(self, history: list[RunView]) -> RunView | None:
+        return decide(history, self.exp, self.ws.runs).champion
+
+    def _schedule_confirmation(self, record: RunRecord) -> None:
+        """Queue a re-run of ``record``'s override on a fresh seed, tagged confirm (once per run)."""
+        seed_param = self.exp.space.params.get("train.seed")
+        if seed_param is None:
+            return
+        overrides = to_dotted(_read_json_dict(self.records.run_dir(record.id) / "override.json"))
+        seed = int(record.seed or 0)
+        assert seed_param.high is not None
+        overrides["train.seed"] = (seed * 7919 + 104_729) % int(seed_param.high)
+        case_id = case_id_for(self.seed, 0, 0, {"confirm": record.case_id, **overrides})
+        if (self.ws.pending / f"{case_id}.json").exists() or any(v.record.case_id == case_id for v in self.history()):
+            return
+        self.records.write_case(
+            Case(
+                case_id=case_id,
+                overrides=overrides,
+                parent_ids=[record.id],
+                tags=["confirm"],
+                proposer="confirm",
+                seed=self.seed,
+                mode=self.loaded.mode,
+                reasoning=f"re-run of {record.id} on a fresh seed: its lead is inconclusive",
+            )
+        )
+        self.journal.write(
+            "confirm",
+            f"run {record.id} leads but inconclusively: confirmation case {case_id} "
+            f"queued with train.seed={overrides['train.seed']}",
+            key=f"confirm:{record.id}",
+        )
 
     # ------------------------------------------------------------------ signals
 
@@ -588,6 +653,14 @@ def _kill_orphan(record: RunRecord) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.1)
+
+
+def _read_json_dict(path: Path) -> dict[str, Any]:
+    try:
+        data = read_json(path)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _read_case(path: Path) -> Case:

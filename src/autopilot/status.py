@@ -11,9 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from autopilot.analysis.promotion import decide
 from autopilot.experiment import load_experiment
 from autopilot.guardrails import evaluate
-from autopilot.leaderboard import best_run, leaderboard_rows
+from autopilot.leaderboard import leaderboard_rows
 from autopilot.progress import last_metrics_line
 from autopilot.records import RUN_STATES, Records
 from autopilot.workspace import Workspace, read_json
@@ -53,7 +54,8 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
         state, why = "running", f"loop pid {pid}"
     else:
         state, why = "idle", "no loop holds the workspace"
-    best = best_run(history)
+    promotion = decide(history, exp, ws.runs)
+    best = promotion.champion
     counts = Counter(v.state for v in history)
     trials = []
     for view in history:
@@ -82,6 +84,7 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
             "feasible": best.feasible,
             exp.objective.metric: best.metrics.get(exp.objective.metric),
             "interval": (best.summary or {}).get("intervals", {}).get(exp.objective.metric),
+            "evidence": promotion.evidence.get(best.id),
         },
         "guardrails": {
             "window": guard.window_size,
@@ -90,6 +93,7 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
             "safe_mode": guard.safe_mode,
             "halt_reason": guard.halt_reason,
         },
+        "awaiting_confirmation": promotion.awaiting_confirmation,
         "pending_cases": [c.case_id for c in records.pending_cases()],
         "running_trials": trials,
     }
@@ -104,7 +108,10 @@ def render_status(status: dict[str, Any]) -> str:
     if best:
         interval = best.get("interval")
         ci = f" [95% CI {interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
-        lines.append(f"best: {best['run_id']} {metric}={_fmt(best.get(metric))}{ci} feasible={best['feasible']}")
+        lines.append(
+            f"best: {best['run_id']} {metric}={_fmt(best.get(metric))}{ci} "
+            f"feasible={best['feasible']} ({best.get('evidence')})"
+        )
     else:
         lines.append("best: none yet")
     g = status["guardrails"]
@@ -124,17 +131,22 @@ def render_status(status: dict[str, Any]) -> str:
 
 def render_leaderboard(ws: Workspace, top: int = 10) -> str:
     exp = load_experiment(ws.experiment_file)
-    rows = leaderboard_rows(Records(ws).history(), exp)[:top]
+    history = Records(ws).history()
+    rows = leaderboard_rows(history, exp, decide(history, exp, ws.runs))[:top]
     metric = exp.objective.metric
-    table = Table(title=f"leaderboard ({metric}, {exp.objective.mode})")
+    table = Table(title=f"leaderboard ({metric}, {exp.objective.mode}; * = best by the promotion rule)")
     for col in ("#", "run", metric, "95% CI", "feasible", "proposer", "overrides"):
         table.add_column(col)
     for row in rows:
         interval = row["interval"]
         ci = f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "-"
-        overrides = ", ".join(f"{k}={_fmt(v)}" for k, v in list(row["overrides"].items())[:4])
+        # Keys in the order the search space declares them (the most important come first there).
+        order = {name: i for i, name in enumerate(exp.space.params)}
+        keys = sorted(row["overrides"], key=lambda k: order.get(k, len(order)))
+        overrides = ", ".join(f"{k.split('.', 1)[-1]}={_fmt(row['overrides'][k])}" for k in keys[:5])
+        overrides += f" (+{len(keys) - 5})" if len(keys) > 5 else ""
         table.add_row(
-            str(row["rank"]),
+            str(row["rank"]) + (" *" if row["best"] else ""),
             row["run_id"],
             _fmt(row["objective"][metric]),
             ci,

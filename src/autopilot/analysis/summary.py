@@ -30,6 +30,10 @@ EPISODE_FLAGS = {
 }
 
 
+# Metrics where smaller is better (for verdicts on metrics other than the objective).
+LOWER_IS_BETTER = frozenset({"collision_rate", "oob_rate", "timeout_rate"})
+
+
 def read_episodes(run_dir: Path) -> list[dict[str, Any]]:
     return read_jsonl(run_dir / "eval_episodes.jsonl")
 

@@ -1,7 +1,8 @@
 """``hybrid`` (the default): TPE explores, the GA exploits the best parents, and a behaviour-driven move
 joins the batch when the last run's analysis flags a failure mode.
 
-Mix of a batch of n: with no completed run yet, all TPE (which samples at random until it has data).
+Mix of a batch of n: the very first batch starts with the baseline itself (a reference for every later
+result); with no completed run yet, TPE (which samples at random until it has data).
 Then one behaviour slot when the last analysis has severity critical or warning, a third of the rest (at
 least one) GA exploitation of the top parents, the remainder TPE: on noisy test functions TPE made the most
 of a small budget, and GA children of the best parents refine what it found. Every part is deterministic
@@ -23,6 +24,10 @@ class HybridProposer(Proposer):
 
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         history = history_for_proposers(history)
+        if not history:
+            # The very first batch carries the baseline itself: every later result has a reference.
+            reference = Proposal({}, [], ["baseline"], "baseline", "the baseline config, as a reference")
+            return self._tag([reference, *TPEProposer().propose(history, n - 1, context)])
         if not ranked(history):
             return self._tag(TPEProposer().propose(history, n, context))
         analysis = context.last_analysis or {}

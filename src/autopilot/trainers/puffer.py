@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import math
 import os
 import random
@@ -36,7 +37,7 @@ from autopilot.trainers.protocol import (
     write_eval_episodes,
     write_summary,
 )
-from autopilot.workspace import read_json
+from autopilot.workspace import atomic_write_text, read_json
 
 BUILTIN_ENV = "drone_delivery"
 EVAL_SEED_OFFSET = 1_000_003  # held-out evaluation seeds never overlap the training env seeds
@@ -188,6 +189,8 @@ class MetricsAggregator:
 
     def flush(self) -> tuple[dict[str, float | None], dict[str, Any]]:
         raw = {k: self.sums[k] / self.weights[k] for k in self.sums if self.weights[k] > 0}
+        if "environment/episodes" in raw:  # a count, not a rate: the episodes this line covers
+            raw["environment/episodes"] = self.weights["environment/episodes"]
         metrics: dict[str, float | None] = {}
         used = set()
         for name, key in self.mapping.items():
@@ -324,6 +327,55 @@ def _swap_optimizer(trainer: Any, train_cfg: dict[str, Any]) -> None:
     trainer.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(trainer.optimizer, T_max=trainer.total_epochs)
 
 
+def build_env_and_policy(config: dict[str, Any], env_name: str, seed: int) -> tuple[Any, Any]:
+    """The vectorised env and the policy the config describes, on its device; bad configs -> invalid_config."""
+    import pufferlib.vector
+
+    train_cfg = config["train"]
+    base = config.get("base", {})
+    device = train_cfg.get("device", "cpu")
+    if device != "cpu" and not _device_available(device):
+        raise TrainerFailure("invalid_config", f"train.device: {device!r} is not available here", EXIT_INVALID)
+    try:
+        vecenv = pufferlib.vector.make(
+            env_class(env_name, base.get("package")),
+            env_kwargs=config.get("env", {}),
+            seed=seed,
+            **config.get("vec", {}),
+        )
+        policy = build_policy(env_name, config, vecenv.driver_env).to(device)
+    except TrainerFailure:
+        raise
+    except (TypeError, ValueError, pufferlib.APIUsageError) as exc:
+        raise TrainerFailure("invalid_config", f"env/policy: {exc}", EXIT_INVALID) from exc
+    return vecenv, policy
+
+
+def evaluate_checkpoint(
+    run_dir: Path, checkpoint: Path, episodes: int, seed: int, out: Path, stop: StopRequest
+) -> dict[str, Any]:
+    """Re-evaluate a run's checkpoint on ``episodes`` held-out episodes seeded ``seed``; writes ``out``."""
+    import torch
+
+    config = read_json(run_dir / CONFIG_FILE)
+    env_name = config.get("base", {}).get("env_name") or BUILTIN_ENV
+    import_pufferl(stop)
+    seed_everything(seed)
+    vecenv, policy = build_env_and_policy(config, env_name, seed)
+    state = torch.load(checkpoint, map_location=config["train"].get("device", "cpu"))
+    policy.load_state_dict({k.replace("module.", ""): v for k, v in state.items()})
+    policy.eval()
+    torch.manual_seed(seed)
+    if env_name == BUILTIN_ENV:
+        records = evaluate_builtin(policy, config, episodes, seed)
+    else:
+        records = evaluate_generic(policy, vecenv, episodes, seed)
+    vecenv.close()
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    atomic_write_text(out, lines)
+    return {"episodes": len(records), "seed": seed, "metrics": eval_metrics(records), "out": str(out)}
+
+
 def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
     config = read_json(run_dir / CONFIG_FILE)
     train_cfg = dict(config["train"])
@@ -332,24 +384,11 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
     seed = int(train_cfg.get("seed", 1))
     run_policy = config.get("autopilot", {})
     pufferl = import_pufferl(stop)
-    import pufferlib.vector
+    import pufferlib
     import torch
 
     seed_everything(seed)
-    if train_cfg.get("device", "cpu") != "cpu" and not _device_available(train_cfg["device"]):
-        raise TrainerFailure(
-            "invalid_config", f"train.device: {train_cfg['device']!r} is not available here", EXIT_INVALID
-        )
-    vec = {k: v for k, v in config.get("vec", {}).items()}
-    try:
-        vecenv = pufferlib.vector.make(
-            env_class(env_name, base.get("package")), env_kwargs=config.get("env", {}), seed=seed, **vec
-        )
-        policy = build_policy(env_name, config, vecenv.driver_env).to(train_cfg.get("device", "cpu"))
-    except TrainerFailure:
-        raise
-    except (TypeError, ValueError, pufferlib.APIUsageError) as exc:
-        raise TrainerFailure("invalid_config", f"env/policy: {exc}", EXIT_INVALID) from exc
+    vecenv, policy = build_env_and_policy(config, env_name, seed)
     load_path = train_cfg.pop("load_model_path", None)
     if load_path:
         state = torch.load(Path(load_path), map_location=train_cfg.get("device", "cpu"))
@@ -461,11 +500,26 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("AUTOPILOT_RUN_DIR"),
         help="run folder holding config.json (default: $AUTOPILOT_RUN_DIR)",
     )
+    parser.add_argument("--eval-only", metavar="CHECKPOINT", help="only evaluate this checkpoint; writes --out")
+    parser.add_argument("--episodes", type=int, default=512, help="evaluation episodes with --eval-only")
+    parser.add_argument("--seed", type=int, default=EVAL_SEED_OFFSET, help="evaluation seed with --eval-only")
+    parser.add_argument("--out", help="episodes file (JSON lines) with --eval-only")
     args = parser.parse_args(argv)
     if not args.run_dir:
         parser.error("--run-dir is required (or set AUTOPILOT_RUN_DIR)")
     stop = StopRequest()
     stop.install()
+    if args.eval_only:
+        if not args.out:
+            parser.error("--out is required with --eval-only")
+        try:
+            result = evaluate_checkpoint(
+                Path(args.run_dir).resolve(), Path(args.eval_only), args.episodes, args.seed, Path(args.out), stop
+            )
+        except TrainerFailure as failure:
+            fail(failure)
+        print(json.dumps(result))
+        return 0
     try:
         summary = run(Path(args.run_dir).resolve(), stop)
     except TrainerFailure as failure:

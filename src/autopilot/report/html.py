@@ -1,0 +1,121 @@
+"""``report.html``: one self-contained file (inline CSS and PNGs, no network fetches)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from autopilot.analysis.promotion import decide
+from autopilot.analysis.summary import read_jsonl
+from autopilot.experiment import Experiment
+from autopilot.leaderboard import leaderboard_rows, ranked
+from autopilot.progress import last_metrics_line
+from autopilot.records import Records, RunView, utc_now
+from autopilot.report import plots
+from autopilot.workspace import Workspace, atomic_write_text
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:12px;width:100%}th,td{border:1px solid #ddd;padding:4px 6px;text-align:left}
+th{background:#f4f4f4}tr.best{background:#eef8ee}img{max-width:100%}.muted{color:#777}
+.sev-critical{color:#b00}.sev-warning{color:#a60}.sev-ok{color:#070}code{font-size:11px}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("-" if value is None else str(value))
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else _e(value)
+
+
+def _steps(ws: Workspace, view: RunView) -> int:
+    if view.summary and isinstance(view.summary.get("steps"), int):
+        return int(view.summary["steps"])
+    line = last_metrics_line(ws.runs / view.id / "metrics.jsonl") or {}
+    return int(line.get("step") or 0)
+
+
+def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
+    history = Records(ws).history()
+    promotion = decide(history, exp, ws.runs)
+    metric = exp.objective.metric
+    top = ranked(history)[:5]
+    figures = [
+        plots.best_so_far(history, {v.id: _steps(ws, v) for v in history}, metric),
+        plots.learning_curves({v.id: read_jsonl(ws.runs / v.id / "metrics.jsonl") for v in top}, metric),
+        plots.funnel(top),
+        plots.objective_vs_parameters(history, exp.space, baseline),
+        plots.failures_over_time(history),
+    ]
+    images = "".join(f'<img alt="plot" src="{plots.to_data_uri(f)}">' for f in figures if f is not None)
+    champion = promotion.champion
+    best = (
+        (
+            f"<p>Best run: <b>{_e(champion.id)}</b> ({_e(metric)} = {_num(champion.metrics.get(metric))}); "
+            f"{_e(promotion.evidence.get(champion.id))}.</p>"
+        )
+        if champion
+        else "<p>No completed run yet.</p>"
+    )
+    rows = leaderboard_rows(history, exp, promotion)
+    board = "".join(
+        f"<tr class='{'best' if r['best'] else ''}'><td>{r['rank']}{' *' if r['best'] else ''}</td>"
+        f"<td>{_e(r['run_id'])}</td><td>{_num(r['objective'][metric])}</td>"
+        f"<td>{_interval(r['interval'])}</td><td>{_e(r['feasible'])}</td><td>{_e(r['proposer'])}</td>"
+        f"<td><code>{_e(json.dumps(r['overrides'], sort_keys=True))}</code></td></tr>"
+        for r in rows
+    )
+    insights = "".join(_insight_row(v) for v in reversed(history) if v.summary)
+    failures = Records(ws).failures()[-50:]
+    failure_rows = "".join(
+        f"<tr><td>{_e(f.get('time', '')[:19])}</td><td>{_e(f.get('run_id') or f.get('case_id'))}"
+        f"</td><td>{_e(f.get('class'))}</td><td>{_e(f.get('reason'))}</td></tr>"
+        for f in reversed(failures)
+    )
+    counts: dict[str, int] = {}
+    for v in history:
+        counts[v.state] = counts.get(v.state, 0) + 1
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>autopilot report</title>
+<style>{STYLE}</style></head><body>
+<h1>autopilot report</h1>
+<p class="muted">workspace {_e(ws.root)} &middot; generated {_e(utc_now()[:19])}Z &middot; objective: {_e(metric)}
+({_e(exp.objective.mode)}) &middot; runs: {_e(", ".join(f"{k} {n}" for k, n in sorted(counts.items())))}</p>
+{best}
+<h2>Plots</h2>{images}
+<h2>Leaderboard</h2>
+<table id="leaderboard"><tr><th>#</th><th>run</th><th>{_e(metric)}</th><th>95% CI</th><th>feasible</th><th>proposer</th>
+<th>overrides (vs baseline)</th></tr>{board}</table>
+<h2>Behavioural insights</h2>
+<table id="insights"><tr><th>run</th><th>severity</th><th>next focus</th><th>insights</th><th>funnel</th></tr>
+{insights}</table>
+<h2>Failures (latest 50)</h2>
+<table id="failures"><tr><th>time</th><th>run / case</th><th>class</th><th>reason</th></tr>{failure_rows}</table>
+</body></html>
+"""
+
+
+def _interval(interval: dict[str, Any] | None) -> str:
+    return f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "-"
+
+
+def _insight_row(view: RunView) -> str:
+    analysis = (view.summary or {}).get("behavioral_analysis") or {}
+    severity = analysis.get("severity")
+    funnel = analysis.get("metrics_summary") or {}
+    shown = ", ".join(f"{k.removesuffix('_rate')} {_num(v)}" for k, v in funnel.items() if k.endswith("_rate"))
+    return (
+        f"<tr><td>{_e(view.id)}</td><td class='sev-{_e(severity)}'>{_e(severity)}</td>"
+        f"<td>{_e(analysis.get('next_focus'))}</td><td>{'<br>'.join(_e(i) for i in analysis.get('insights', []))}"
+        f"</td><td>{_e(shown)}</td></tr>"
+    )
+
+
+def write_report(ws: Workspace, exp: Experiment, baseline: dict[str, Any], out: Path | None = None) -> Path:
+    path = out or ws.report
+    atomic_write_text(path, render(ws, exp, baseline))
+    return path

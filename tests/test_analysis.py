@@ -1,0 +1,179 @@
+"""Statistics, verdicts, the promotion rule and the behavioural analysis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autopilot.analysis.behavior import DEFAULT_RULES, RuleError, analyse_behavior, learning_signals, parse_rules
+from autopilot.analysis.promotion import decide
+from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
+from autopilot.experiment import Experiment, Objective
+from autopilot.records import RunRecord, RunView
+
+
+def test_a_config_compared_with_itself_is_rarely_called_different() -> None:
+    """A/A check: two samples of the same success probability; improved or regressed in at most 5%."""
+    rng = np.random.default_rng(0)
+    trials, wrong = 400, 0
+    for t in range(trials):
+        a = rng.random(512) < 0.6
+        b = rng.random(512) < 0.6
+        wrong += verdict(bootstrap_difference(a, b, seed=t)) != "inconclusive"
+    assert wrong / trials <= 0.05, wrong / trials
+
+
+def test_a_real_difference_is_detected() -> None:
+    rng = np.random.default_rng(1)
+    detected = sum(
+        verdict(bootstrap_difference(rng.random(512) < 0.7, rng.random(512) < 0.55, seed=t)) == "improved"
+        for t in range(50)
+    )
+    assert detected >= 45
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_seeded() -> None:
+    values = np.array([1.0] * 30 + [0.0] * 70)
+    ci = bootstrap_mean(values, seed=3)
+    assert ci.low < 0.3 < ci.high and ci.mean == 0.3 and ci.n == 100
+    assert bootstrap_mean(values, seed=3) == ci
+
+
+def test_verdict_direction_for_minimised_metrics() -> None:
+    diff = bootstrap_difference(np.zeros(200), np.ones(200))
+    assert verdict(diff, maximize=True) == "regressed"
+    assert verdict(diff, maximize=False) == "improved"
+
+
+# ---------------------------------------------------------------- promotion
+
+
+def make_run(
+    runs: Path,
+    i: int,
+    success: float,
+    n: int = 512,
+    tags: list[str] | None = None,
+    parent: str | None = None,
+    seed: int = 1,
+    feasible: bool = True,
+) -> RunView:
+    run_id = f"2026-01-01T0000{i:02d}Z-{i:06x}"
+    folder = runs / run_id
+    folder.mkdir(parents=True)
+    k = round(success * n)
+    episodes = [{"success": j < k} for j in range(n)]
+    (folder / "eval_episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
+    record = RunRecord(
+        id=run_id,
+        case_id=f"c{i}",
+        state="complete",
+        tags=tags or [],
+        parent_ids=[parent] if parent else [],
+        seed=seed,
+        created=f"2026-01-01T00:00:{i:02d}Z",
+    )
+    return RunView(record, {}, {"metrics": {"success_rate": k / n}, "score": k / n, "feasible": feasible})
+
+
+def test_a_clear_improvement_is_promoted_with_its_evidence(tmp_path: Path) -> None:
+    exp = Experiment(objective=Objective())
+    history = [make_run(tmp_path, 1, 0.40), make_run(tmp_path, 2, 0.60)]
+    result = decide(history, exp, tmp_path)
+    assert result.champion is history[1]
+    assert "clears zero" in result.evidence[history[1].id]
+
+
+def test_a_noisy_lead_waits_for_confirmation_and_a_confirmation_decides(tmp_path: Path) -> None:
+    exp = Experiment(objective=Objective())
+    base, lucky = make_run(tmp_path, 1, 0.50), make_run(tmp_path, 2, 0.52)
+    result = decide([base, lucky], exp, tmp_path)
+    assert result.champion is base and result.awaiting_confirmation == [lucky.id]
+    agrees = make_run(tmp_path, 3, 0.53, tags=["confirm"], parent=lucky.id, seed=99)
+    result = decide([base, lucky, agrees], exp, tmp_path)
+    assert result.champion is lucky and "confirmation" in result.evidence[lucky.id]
+    disagrees = make_run(tmp_path, 4, 0.45, tags=["confirm"], parent=lucky.id, seed=98)
+    result = decide([base, lucky, disagrees], exp, tmp_path)
+    assert result.champion is base and "did not beat" in result.evidence[lucky.id]
+
+
+def test_feasible_beats_infeasible_whatever_the_score(tmp_path: Path) -> None:
+    exp = Experiment(objective=Objective())
+    fast_but_crashy = make_run(tmp_path, 1, 0.9, feasible=False)
+    safe = make_run(tmp_path, 2, 0.3)
+    assert decide([fast_but_crashy, safe], exp, tmp_path).champion is safe
+
+
+# ---------------------------------------------------------------- behaviour
+
+
+def rates(**overrides: float | None) -> dict[str, float | None]:
+    base: dict[str, float | None] = {
+        "hover_rate": 0.8,
+        "grip_rate": 0.9,
+        "carry_rate": 0.8,
+        "success_rate": 0.7,
+        "collision_rate": 0.05,
+        "oob_rate": 0.02,
+        "timeout_rate": 0.23,
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("metrics", "focus", "severity"),
+    [
+        (rates(grip_rate=0.01, success_rate=0.0), "diagnostic_grip", "critical"),
+        (rates(collision_rate=0.45), "fix_stability", "warning"),
+        (rates(oob_rate=0.25), "fix_stability", "warning"),
+        (rates(grip_rate=0.3, success_rate=0.1), "improve_grip", "warning"),
+        (rates(grip_rate=0.9, success_rate=0.2), "improve_carrying", "warning"),
+        (rates(), "optimize_performance", "ok"),
+    ],
+)
+def test_every_next_focus_is_reachable(metrics: dict[str, float | None], focus: str, severity: str) -> None:
+    result = analyse_behavior(metrics, [], "success_rate")
+    assert (result["next_focus"], result["severity"]) == (focus, severity)
+    assert result["insights"] and result["not_evaluated"] == []
+    assert list(result["metrics_summary"])[:4] == ["hover_rate", "grip_rate", "carry_rate", "success_rate"]
+
+
+def test_missing_metrics_are_unknown_not_zero() -> None:
+    result = analyse_behavior({"mean_reward": 3.0}, [], "mean_reward")
+    assert result["next_focus"] == "optimize_performance"  # only the rule without conditions applies
+    assert any(line.startswith("not_gripping: grip_rate unknown") for line in result["not_evaluated"])
+    assert result["metrics_summary"]["grip_rate"] is None
+
+
+def test_learning_signals() -> None:
+    flat = [
+        {"step": i, "metrics": {"success_rate": 0.1}, "losses": {"entropy": 5.0 - i * 0.6, "approx_kl": 0.0}}
+        for i in range(8)
+    ]
+    insights = learning_signals(flat, "success_rate")
+    assert any(i.startswith("flat learning curve") for i in insights)
+    assert any(i.startswith("entropy collapsed") for i in insights)
+    assert any("clipping never engages" in i for i in insights)
+    rising = [
+        {"step": i, "metrics": {"success_rate": i / 10}, "losses": {"entropy": 5.0, "approx_kl": 0.01}}
+        for i in range(8)
+    ]
+    assert learning_signals(rising, "success_rate") == []
+
+
+def test_rule_tables_are_validated() -> None:
+    parse_rules(DEFAULT_RULES)
+    with pytest.raises(RuleError) as err:
+        parse_rules(
+            [{"name": "x", "when": [{"metric": "grip_rate", "under": 0.1}], "severity": "bad", "next_focus": "fly"}]
+        )
+    assert err.value.errors == [
+        "analysis.behavior_rules[0].severity: must be one of critical, warning, ok, got 'bad'",
+        "analysis.behavior_rules[0].next_focus: must be one of diagnostic_grip, improve_grip, improve_carrying, "
+        "fix_stability, optimize_performance, got 'fly'",
+        "analysis.behavior_rules[0].when[0]: must be {metric: NAME, below: X} or {metric: NAME, at_least: X}",
+    ]
