@@ -80,8 +80,8 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     fi
 fi
 
-say "installing rl-autopilot (editable) with its dev extras"
-"${PIP[@]}" -e ".[dev]"
+say "installing rl-autopilot (editable) with its dev, llm and ray extras (the tests use all three)"
+"${PIP[@]}" -e ".[dev,llm,ray]"
 check_puffer
 echo "$want_stamp" >"$STAMP"
 say "done"

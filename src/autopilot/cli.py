@@ -28,6 +28,7 @@ from autopilot.journal import Journal
 from autopilot.leaderboard import write_leaderboard
 from autopilot.loader import MODES, BaselineError, load
 from autopilot.loop import RESUME_MARKER, ROLLBACK_MARKER, Loop, LoopResult, RunOptions
+from autopilot.proposers.llm import LLMUnavailable, complete
 from autopilot.records import Records, RunView, utc_now
 from autopilot.report.html import write_report
 from autopilot.scaffold import describe, scaffold
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--seed", type=int, metavar="S")
     p.add_argument("--dry-run", action="store_true", help="print the batch as JSON and write nothing")
+    p.add_argument(
+        "--verify-llm",
+        action="store_true",
+        help="check the llm proposer's configuration and connectivity; exit 1 with the reason",
+    )
     p.set_defaults(func=cmd_propose)
 
     p = sub.add_parser("status", help="running/paused/idle, counts, best run, guardrails, pending, trials")
@@ -296,6 +302,18 @@ def cmd_propose(args: argparse.Namespace) -> int:
     loop, code = _loop(args, scaffold_missing=False)
     if loop is None:
         return code
+    if args.verify_llm:
+        opts = loop.exp.proposer.llm
+        try:
+            answer = complete(opts, "Reply with the JSON object {} and nothing else.", "{}", max_tokens=16)
+        except LLMUnavailable as exc:
+            print(f"llm not usable: {exc}", file=sys.stderr)
+            return EXIT_REJECTED
+        print(
+            f"llm ok: {opts.provider} model {opts.model} at {opts.base_url or 'the default endpoint'} "
+            f"answered {answer.strip()[:40]!r}"
+        )
+        return EXIT_OK
     if args.dry_run:
         cases = loop.make_batch(loop.guard_readonly(), dry_run=True)
         print(json.dumps([asdict(c) for c in cases], indent=2))

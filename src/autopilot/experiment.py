@@ -70,6 +70,8 @@ class LLMOptions:
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 120.0
+    context_tokens: int = 6000
+    meta_review_every: int = 0
 
 
 @dataclass
@@ -186,6 +188,8 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "proposer.ga.structural_mutation_prob": (0.0, 1.0),
     "proposer.ga.novelty_window": (0, None),
     "proposer.llm.timeout_s": (0.001, None),
+    "proposer.llm.context_tokens": (500, 1_000_000),
+    "proposer.llm.meta_review_every": (0, None),
     "proposer.agent.timeout_s": (0.001, None),
     "guardrails.window": (1, None),
     "guardrails.max_fail_rate": (0.0, 1.0),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from autopilot.proposers.agent import AgentProposer
 from autopilot.proposers.base import Context, Proposal, Proposer
 from autopilot.proposers.behavior import BehaviorProposer
 from autopilot.proposers.ga import GAProposer
 from autopilot.proposers.hybrid import HybridProposer
+from autopilot.proposers.llm import LLMProposer
 from autopilot.proposers.manual import ManualProposer
 from autopilot.proposers.optuna_samplers import CmaEsProposer, RandomSamplerProposer, TPEProposer
 
@@ -17,6 +19,8 @@ PROPOSERS: dict[str, type[Proposer]] = {
     "random": RandomSamplerProposer,
     "behavior": BehaviorProposer,
     "manual": ManualProposer,
+    "llm": LLMProposer,
+    "agent": AgentProposer,
 }
 
 

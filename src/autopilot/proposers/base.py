@@ -6,6 +6,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from autopilot.experiment import Objective, ProposerSpec
@@ -33,10 +34,15 @@ class Context:
     seed: int
     safe_mode: bool = False
     last_analysis: dict[str, Any] | None = None
+    prompt: str | None = None  # prompts/llm.md, read by the loop
+    workspace: Path | None = None  # for validating checkpoint paths; never written by a proposer
 
 
 class Proposer(ABC):
     name = "base"
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []  # what the last call could not do (dropped actions, fallbacks): journalled
 
     @abstractmethod
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:

@@ -53,19 +53,22 @@ def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
     return out
 
 
-def constraint_values(view: RunView, context: Context) -> list[float]:
-    """Optuna's convention: each value <= 0 means satisfied; an unknown metric counts as violated."""
-    values = []
+def constraint_attrs(view: RunView, context: Context) -> dict[str, float]:
+    """Optuna's convention (system attrs ``constraints:<name>``): a value <= 0 is satisfied; an unknown metric
+    counts as violated."""
+    attrs = {}
     for c in context.objective.constraints:
         metric = view.metrics.get(c.metric)
+        bound = "max" if c.max is not None else "min"
         if metric is None:
-            values.append(1.0)
+            value = 1.0
         elif c.max is not None:
-            values.append(float(metric) - c.max)
+            value = float(metric) - c.max
         else:
             assert c.min is not None
-            values.append(c.min - float(metric))
-    return values
+            value = c.min - float(metric)
+        attrs[f"constraints:{c.metric}_{bound}"] = value
+    return attrs
 
 
 def replay(history: list[RunView], context: Context, dists: dict[str, BaseDistribution]) -> list[FrozenTrial]:
@@ -93,7 +96,7 @@ def replay(history: list[RunView], context: Context, dists: dict[str, BaseDistri
                 value=value,
                 params=params,
                 distributions=dists,
-                system_attrs={"constraints": constraint_values(view, context)},
+                system_attrs=constraint_attrs(view, context),
             )
         )
     return trials
@@ -106,10 +109,6 @@ def _contains(dist: BaseDistribution, value: Any) -> bool:
         return bool(dist._contains(dist.to_internal_repr(value)))
     except (ValueError, TypeError):
         return False
-
-
-def _constraints(trial: FrozenTrial) -> list[float]:
-    return list(trial.system_attrs.get("constraints", []))
 
 
 class OptunaProposer(Proposer):
@@ -160,13 +159,8 @@ class TPEProposer(OptunaProposer):
     name = "tpe"
 
     def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            constant_liar=True,
-            n_startup_trials=8,
-            constraints_func=_constraints if context.objective.constraints else None,
-        )
+        # Constraints reach TPE through the replayed trials' ``constraints:*`` system attrs.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=8)
 
 
 class CmaEsProposer(OptunaProposer):
