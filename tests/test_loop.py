@@ -23,7 +23,7 @@ from autopilot.workspace import Workspace, WorkspaceLock
 
 FAKE = Path(__file__).parent / "fakes" / "fake_trainer.py"
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
-BEHAVIORS = ["ok", "hang", "stall", "crash", "nan", "nosummary", "garbage", "segv", "spawn", "pause"]
+BEHAVIORS = ["ok", "hang", "stall", "crash", "nan", "nosummary", "garbage", "segv", "spawn", "pause", "report_parent"]
 
 
 def make_ws(root: Path, **overrides: Any) -> Workspace:

@@ -98,7 +98,7 @@ class Loop:
     def _make_executor(self) -> Executor:
         kind = self.options.executor or self.exp.executor.kind
         if kind == "ray":
-            from autopilot.executors.ray import RayExecutor  # optional extra, imported only when asked
+            from autopilot.executors.ray_cluster import RayExecutor  # optional extra, imported only when asked
 
             address = self.options.ray_address or self.exp.executor.ray_address
             return RayExecutor(self.workers, address, self.exp.resources, self.ws)
@@ -578,6 +578,15 @@ class Loop:
         case_path = self.ws.pending / f"{record.case_id}.json"
         if state == "killed" and case_path.exists():
             pass  # stopped by the user: the case stays pending and runs again next time
+        elif (
+            failure is not None and failure.failure_class == "worker_lost" and case_path.exists() and record.attempt < 1
+        ):
+            self.records.write_case(replace(_read_case(case_path), attempt=record.attempt + 1))
+            self.journal.write(
+                "requeue",
+                f"case {record.case_id} re-queued after its worker was lost",
+                key=f"requeue-lost:{record.case_id}:{record.attempt + 1}",
+            )
         else:
             self.records.remove_case(record.case_id)
         history = self.history()

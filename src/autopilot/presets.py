@@ -180,7 +180,7 @@ def baseline_config(trainer: str, env: str, mode: str) -> dict[str, Any]:
             "autopilot": {"resume_mode": "fresh", "save_strategy": "best"},
         }
     train = copy.deepcopy(_PUFFER_TRAIN)
-    train["total_timesteps"] = 2_000_000 if mode == "quick" else 12_000_000
+    train["total_timesteps"] = 6_000_000 if mode == "quick" else 12_000_000
     if trainer == "builtin":
         env_section = copy.deepcopy(_DRONE_ENV)
     elif is_multi_agent_env(trainer, env):

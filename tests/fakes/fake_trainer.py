@@ -54,6 +54,9 @@ if behavior == "nosummary":
 if behavior == "garbage":
     (run_dir / "trainer_summary.json").write_text("{not json")
     sys.exit(0)
+if behavior == "report_parent":  # tell the test which process launched us (a Ray worker), then work a while
+    Path(train["pid_file"]).write_text(str(os.getppid()))
+    time.sleep(4)
 if behavior == "pause":  # a human pauses the workspace while this trial runs
     (run_dir.parent.parent / "PAUSE_AUTORUN").write_text("paused during a trial\n")
 line(3)

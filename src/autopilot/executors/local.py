@@ -70,6 +70,7 @@ class LocalExecutor:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
                 on_start(spec, None)
@@ -121,6 +122,17 @@ class LocalExecutor:
         # Children that outlived the leader (the group id stays valid while any member lives).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when the thread that launched it dies (Linux), so a loop or a Ray
+    worker killed with -9 leaves no trainer running on (the trainer then stops with a checkpoint)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _size(path: Path) -> int:

@@ -1,0 +1,140 @@
+"""Trials on a real Ray instance on loopback: a head started here with 2 CPUs, real trainer processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_loop import make_loop, make_ws, queue, runs
+
+from autopilot.records import Records
+
+RAY = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run(
+        [
+            RAY,
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--num-gpus=0",
+            "--include-dashboard=false",
+            f"--temp-dir={temp}",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=180,
+    )
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def ray_ws(tmp_path: Path, address: str, **resources: float):
+    return make_ws(
+        tmp_path / "ws",
+        executor={"kind": "ray", "ray_address": address},
+        resources={"workers": 2, "num_cpus": 1, "timeout_minutes": 0.5, "stall_seconds": 20, **resources},
+    )
+
+
+def test_trials_run_as_ray_tasks_and_their_files_come_back(tmp_path: Path, ray_address: str) -> None:
+    ws = ray_ws(tmp_path, ray_address)
+    queue(ws, {"train.x": 0.3}, {"train.x": 0.8}, {"train.behavior": "crash"})
+    make_loop(ws, workers=2).run()
+    views = {v.overrides.get("train.x", v.overrides.get("train.behavior")): v for v in runs(ws)}
+    for x in (0.3, 0.8):
+        view = views[x]
+        assert view.state == "complete"
+        folder = ws.runs / view.id
+        for name in ("train.log", "metrics.jsonl", "trainer_summary.json", "summary.json"):
+            assert (folder / name).is_file(), name
+        assert (folder / "checkpoints" / "model_000002.pt").is_file()
+        assert json.loads((folder / "summary.json").read_text())["metrics"]["score"] == x
+    crashed = views["crash"]
+    assert crashed.state == "failed" and crashed.record.failure_class == "crash"
+    assert "something broke" in (ws.runs / crashed.id / "train.log").read_text()  # partial files come back too
+
+
+def test_limits_are_enforced_on_the_worker(tmp_path: Path, ray_address: str) -> None:
+    ws = ray_ws(tmp_path, ray_address, timeout_minutes=0.05)
+    queue(ws, {"train.behavior": "hang"})
+    make_loop(ws).run()
+    [view] = runs(ws)
+    assert view.state == "timeout" and view.record.failure_class == "timeout"
+    assert view.record.wall_s < 3 + 10
+
+
+def test_a_lost_worker_is_worker_lost_and_the_case_runs_again(tmp_path: Path, ray_address: str) -> None:
+    ws = ray_ws(tmp_path, ray_address)
+    pid_file = tmp_path / "worker.pid"
+    baseline = json.loads((ws.root / "configs" / "baseline_quick.json").read_text())
+    baseline["train"]["pid_file"] = str(pid_file)
+    (ws.root / "configs" / "baseline_quick.json").write_text(json.dumps(baseline))
+    queue(ws, {"train.behavior": "report_parent"})
+
+    def kill_the_worker() -> None:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_worker)
+    killer.start()
+    make_loop(ws, iterations=1).run()
+    killer.join()
+    [lost] = runs(ws)
+    assert lost.state == "failed" and lost.record.failure_class == "worker_lost"
+    [requeued] = Records(ws).pending_cases()
+    assert requeued.case_id == lost.record.case_id and requeued.attempt == 1
+    pid_file.unlink()
+    make_loop(ws, iterations=1).run()  # the second attempt runs to the end
+    lost_again, done = runs(ws)
+    assert done.state == "complete" and done.record.case_id == lost.record.case_id and done.record.attempt == 1
+    assert not Records(ws).pending_cases()
+
+
+def test_stopping_the_loop_cancels_the_ray_tasks(tmp_path: Path, ray_address: str) -> None:
+    ws = ray_ws(tmp_path, ray_address, timeout_minutes=5)
+    queue(ws, {"train.behavior": "hang"})
+    loop = make_loop(ws)
+    threading.Timer(4.0, loop.request_stop, args=("test",)).start()
+    started = time.monotonic()
+    result = loop.run()
+    assert result.exit_code == 130 and time.monotonic() - started < 30
+    [view] = runs(ws)
+    assert view.state == "killed"
