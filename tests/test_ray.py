@@ -123,7 +123,7 @@ def test_a_lost_worker_is_worker_lost_and_the_case_runs_again(tmp_path: Path, ra
     assert requeued.case_id == lost.record.case_id and requeued.attempt == 1
     pid_file.unlink()
     make_loop(ws, iterations=1).run()  # the second attempt runs to the end
-    lost_again, done = runs(ws)
+    _, done = runs(ws)
     assert done.state == "complete" and done.record.case_id == lost.record.case_id and done.record.attempt == 1
     assert not Records(ws).pending_cases()
 
