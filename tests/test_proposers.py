@@ -21,7 +21,8 @@ from autopilot.space import SearchSpace
 
 SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
 BASELINE = presets.baseline_config("builtin", "drone_delivery", "quick")
-GENERATIVE = sorted(set(PROPOSERS) - {"manual"})
+# Protein (a GP per suggestion) is slow on a CPU: it has its own, smaller test below.
+GENERATIVE = sorted(set(PROPOSERS) - {"manual", "protein"})
 
 
 def context(
@@ -106,7 +107,7 @@ def test_manual_proposes_nothing_of_its_own() -> None:
 
 
 def test_unknown_proposer_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"proposer\.name: 'gpt' is not available; available: behavior, cmaes"):
+    with pytest.raises(ValueError, match=r"proposer\.name: .gpt. is not available; available: agent, behavior, cmaes"):
         make_proposer("gpt")
 
 
@@ -348,3 +349,13 @@ def test_beats_random_search_on_a_noisy_function_in_most_seeds(name: str) -> Non
     wins = sum(a > b for a, b in zip(ours, theirs, strict=True))
     assert wins >= 7, (wins, ours, theirs)
     assert np.mean(ours) - np.mean(theirs) >= 0.05, (np.mean(ours), np.mean(theirs))
+
+
+def test_protein_replays_the_history_deterministically_and_validates() -> None:
+    history = random_history(5)
+    first = make_proposer("protein").propose(history, 1, context(seed=1))
+    again = make_proposer("protein").propose(history, 1, context(seed=1))
+    assert len(first) == 1 and [p.overrides for p in first] == [p.overrides for p in again]
+    for p in first:
+        assert SPACE.validate(p.overrides, BASELINE).ok
+        assert set(p.overrides) <= {k for k, v in SPACE.params.items() if v.tunable and v.is_numeric}

@@ -143,6 +143,18 @@ class Resources:
 
 
 @dataclass
+class EarlyStopping:
+    """Asynchronous successive halving on learning curves (local executor; off in safe mode)."""
+
+    enabled: bool = False
+    rungs: list[float] = field(default_factory=lambda: [0.5, 0.75])
+    keep_fraction: float = 0.5
+    min_trials: int = 4
+    min_delta: float = 0.05
+    smoothing: int = 3
+
+
+@dataclass
 class ExecutorSpec:
     kind: str = "local"
     ray_address: str | None = None
@@ -164,6 +176,7 @@ class Experiment:
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     git: GitOptions = field(default_factory=GitOptions)
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
 
     @property
     def space(self) -> SearchSpace:
@@ -174,7 +187,7 @@ class Experiment:
 CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.kind": ("builtin", "puffer", "command"),
     "objective.mode": ("max", "min"),
-    "proposer.name": ("hybrid", "ga", "tpe", "cmaes", "random", "behavior", "manual", "llm", "agent"),
+    "proposer.name": ("hybrid", "ga", "tpe", "cmaes", "random", "behavior", "manual", "llm", "agent", "protein"),
     "proposer.llm.provider": ("openai", "anthropic"),
     "executor.kind": ("local", "ray"),
 }
@@ -196,6 +209,10 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "guardrails.safe_mode_fail_rate": (0.0, 1.0),
     "guardrails.max_common_failure_count": (1, None),
     "guardrails.max_critical_class_count": (1, None),
+    "early_stopping.keep_fraction": (0.0, 1.0),
+    "early_stopping.min_trials": (1, None),
+    "early_stopping.min_delta": (0.0, None),
+    "early_stopping.smoothing": (1, 100),
     "resources.workers": (1, 1024),
     "resources.timeout_minutes": (0.001, None),
     "resources.stall_seconds": (0.001, None),
@@ -263,6 +280,9 @@ def _cross_checks(exp: Experiment) -> list[str]:
             errors.append(f"{where}: unknown next_focus; allowed: {', '.join(NEXT_FOCI)}")
         unknown = set(action) - {"timesteps", "scale", "tune", "doc"}
         errors += [f"{where}.{k}: unknown field; allowed: timesteps, scale, tune, doc" for k in sorted(unknown)]
+    for i, fraction in enumerate(exp.early_stopping.rungs):
+        if not 0.0 < fraction < 1.0:
+            errors.append(f"early_stopping.rungs[{i}]: must be a fraction in (0, 1), got {fraction}")
     for i, name in enumerate(exp.guardrails.critical_classes):
         if name not in FAILURE_CLASSES:
             errors.append(

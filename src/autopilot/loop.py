@@ -12,13 +12,15 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from autopilot.analysis.early_stopping import curve_points, prune_decision
 from autopilot.analysis.failures import classify
 from autopilot.analysis.promotion import decide
-from autopilot.analysis.summary import analyse
+from autopilot.analysis.summary import analyse, read_jsonl
 from autopilot.checkpoints import apply_save_strategy, resolve_resume
 from autopilot.config import config_diff, deep_merge, to_dotted
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
@@ -527,6 +529,7 @@ class Loop:
         timeout_min = case.timeout_minutes or self.options.timeout_minutes or self.exp.resources.timeout_minutes
         stall_s = self.options.stall_seconds or self.exp.resources.stall_seconds
         return TrialSpec(
+            should_stop=self._pruner(run_dir, config),
             run_id=run_id,
             argv=trainer_argv(self.exp.trainer, run_dir),
             run_dir=run_dir,
@@ -534,6 +537,35 @@ class Loop:
             timeout_s=timeout_min * 60,
             stall_s=stall_s,
         )
+
+    def _pruner(self, run_dir: Path, config: dict[str, Any]) -> Callable[[], str | None] | None:
+        """The early-stopping check for one trial (None when off, in safe mode, or without a step budget)."""
+        opts = self.exp.early_stopping
+        total = to_dotted(config).get("train.total_timesteps")
+        if not opts.enabled or not isinstance(total, int) or self.guard_readonly().safe_mode:
+            return None
+        metric = self.exp.objective.metric
+        peers = []
+        for view in self.history():
+            peer_total = to_dotted(_read_config(self.records.run_dir(view.id)) or {}).get("train.total_timesteps")
+            if view.state in ("complete", "pruned") and peer_total == total:
+                peers.append(curve_points(read_jsonl(self.records.run_dir(view.id) / "metrics.jsonl"), metric))
+
+        def check() -> str | None:
+            points = curve_points(read_jsonl(run_dir / "metrics.jsonl"), metric)
+            return prune_decision(
+                points,
+                total,
+                peers,
+                opts.rungs,
+                opts.keep_fraction,
+                opts.min_trials,
+                opts.min_delta,
+                opts.smoothing,
+                self.exp.objective.mode == "max",
+            )
+
+        return check
 
     def _on_start(self, spec: TrialSpec, pid: int | None) -> None:
         with self._write_lock:
@@ -570,6 +602,7 @@ class Loop:
         record.signal = outcome.signal
         record.wall_s = outcome.wall_s
         record.failure = failure.to_dict() if failure else None
+        record.pruned_reason = outcome.detail if state == "pruned" else None
         self.records.write_run(record)
         if failure is not None:
             self.records.add_failure(

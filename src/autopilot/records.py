@@ -99,6 +99,7 @@ class RunRecord:
     signal: str | None = None
     wall_s: float | None = None
     failure: dict[str, str] | None = None
+    pruned_reason: str | None = None
     reasoning: str = ""
 
     def to_dict(self) -> dict[str, Any]:

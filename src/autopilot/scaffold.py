@@ -154,6 +154,22 @@ executor:
 # commit_per_run: commit each finished run's records to the git repository holding the workspace.
 git:
 {_dump({"commit_per_run": False})}
+# Multi-fidelity early stopping (local executor; off in safe mode): at each rung (a fraction of the step
+# budget) a running trial whose smoothed objective is below the (1 - keep_fraction) quantile of at least
+# min_trials earlier trials of the same budget, by more than min_delta, is stopped and recorded as pruned.
+early_stopping:
+{
+        _dump(
+            {
+                "enabled": False,
+                "rungs": [0.5, 0.75],
+                "keep_fraction": 0.5,
+                "min_trials": 4,
+                "min_delta": 0.05,
+                "smoothing": 3,
+            }
+        )
+    }
 # Behavioural analysis of each finished run (seed 001): an ordered rule table over the evaluation's honest
 # rates; the first rule whose conditions all hold (any: true: one is enough) sets severity and next_focus.
 # Conditions: {{metric: NAME, below: X}} or {{metric: NAME, at_least: X}}. A rule needing a metric the env

@@ -27,8 +27,9 @@ def line(step):
         )
 
 
-line(1)
-time.sleep(float(train.get("sleep", 0.0)))
+if behavior != "curve":  # a curve writes its own, monotonically increasing, lines
+    line(1)
+    time.sleep(float(train.get("sleep", 0.0)))
 if behavior == "hang":  # alive and still writing: only the wall-clock limit stops it
     while True:
         line(2)
@@ -54,12 +55,19 @@ if behavior == "nosummary":
 if behavior == "garbage":
     (run_dir / "trainer_summary.json").write_text("{not json")
     sys.exit(0)
+if behavior == "curve":  # a learning curve: score rises to x over 10 logs, train.sleep seconds apart
+    for i in range(1, 11):
+        with metrics.open("a") as f:
+            f.write(json.dumps({"step": i, "metrics": {"score": x * i / 10}, "losses": {}, "total": 10}) + "\n")
+        time.sleep(float(train.get("sleep", 0.0)))
+    train["sleep"] = 0.0
 if behavior == "report_parent":  # tell the test which process launched us (a Ray worker), then work a while
     Path(train["pid_file"]).write_text(str(os.getppid()))
     time.sleep(4)
 if behavior == "pause":  # a human pauses the workspace while this trial runs
     (run_dir.parent.parent / "PAUSE_AUTORUN").write_text("paused during a trial\n")
-line(3)
+if behavior != "curve":
+    line(3)
 ckpt = run_dir / "checkpoints"
 ckpt.mkdir(exist_ok=True)
 for epoch in (1, 2):

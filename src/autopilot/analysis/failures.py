@@ -22,6 +22,8 @@ def classify(outcome: TrialOutcome, run_dir: Path) -> tuple[str, Failure | None]
         return "timeout", Failure("timeout", outcome.detail)
     if outcome.stopped_by == "stalled":
         return "timeout", Failure("stalled", outcome.detail)
+    if outcome.stopped_by == "pruned":
+        return "pruned", None
     if outcome.stopped_by == "stop":
         return "killed", Failure("killed", outcome.detail)
     if outcome.exit_code == 0:

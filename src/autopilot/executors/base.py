@@ -19,6 +19,8 @@ class TrialSpec:
     env: dict[str, str]
     timeout_s: float
     stall_s: float
+    # Asked every few seconds while the trial runs (local executor): a reason to stop it early, or None.
+    should_stop: Callable[[], str | None] | None = field(default=None, compare=False)
 
 
 @dataclass

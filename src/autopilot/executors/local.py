@@ -14,6 +14,7 @@ from pathlib import Path
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
 
 HEARTBEAT_FILE = "metrics.jsonl"
+PRUNE_CHECK_S = 2.0
 
 
 class LocalExecutor:
@@ -76,7 +77,7 @@ class LocalExecutor:
                 on_start(spec, None)
                 return TrialOutcome(spec.run_id, stopped_by="not_found", detail=f"{spec.argv[0]}: {exc.strerror}")
             on_start(spec, proc.pid)
-            stopped_by = self._watch(proc, spec, started, stop)
+            stopped_by, prune_detail = self._watch(proc, spec, started, stop)
         code = proc.returncode
         return TrialOutcome(
             spec.run_id,
@@ -84,30 +85,35 @@ class LocalExecutor:
             signal=signal.Signals(-code).name if code is not None and code < 0 else None,
             wall_s=round(time.monotonic() - started, 3),
             stopped_by=stopped_by,
-            detail=_limit_detail(stopped_by, spec),
+            detail=prune_detail or _limit_detail(stopped_by, spec),
         )
 
     def _watch(
         self, proc: subprocess.Popen[bytes], spec: TrialSpec, started: float, stop: threading.Event
-    ) -> str | None:
-        last_activity, last_sizes = started, (-1, -1)
+    ) -> tuple[str | None, str]:
+        last_activity, last_sizes, last_prune_check = started, (-1, -1), started
         while proc.poll() is None:
             now = time.monotonic()
             sizes = (_size(spec.run_dir / HEARTBEAT_FILE), _size(spec.run_dir / "train.log"))
             if sizes != last_sizes:
                 last_sizes, last_activity = sizes, now
-            reason = None
+            reason, detail = None, ""
             if stop.is_set():
                 reason = "stop"
             elif now - started > spec.timeout_s:
                 reason = "timeout"
             elif now - last_activity > spec.stall_s:
                 reason = "stalled"
+            elif spec.should_stop is not None and now - last_prune_check >= PRUNE_CHECK_S:
+                last_prune_check = now
+                why = spec.should_stop()
+                if why:
+                    reason, detail = "pruned", why
             if reason:
                 self.terminate(proc)
-                return reason
+                return reason, detail
             time.sleep(self.poll_s)
-        return None
+        return None, ""
 
     def terminate(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGTERM to the whole group, then SIGKILL after the grace period; reaps the process."""

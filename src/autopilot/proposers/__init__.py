@@ -10,6 +10,7 @@ from autopilot.proposers.hybrid import HybridProposer
 from autopilot.proposers.llm import LLMProposer
 from autopilot.proposers.manual import ManualProposer
 from autopilot.proposers.optuna_samplers import CmaEsProposer, RandomSamplerProposer, TPEProposer
+from autopilot.proposers.protein import ProteinProposer
 
 PROPOSERS: dict[str, type[Proposer]] = {
     "hybrid": HybridProposer,
@@ -21,6 +22,7 @@ PROPOSERS: dict[str, type[Proposer]] = {
     "manual": ManualProposer,
     "llm": LLMProposer,
     "agent": AgentProposer,
+    "protein": ProteinProposer,
 }
 
 

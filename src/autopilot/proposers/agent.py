@@ -93,6 +93,7 @@ class AgentProposer(Proposer):
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         proposals = GAProposer().propose(history, n, context)
         for p in proposals:
-            p.tags = [*p.tags, "agent-fallback"]
+            p.tags = [*p.tags, "agent-fallback", "via:ga"]
+            p.proposer = self.name
             p.reasoning = f"the agent's proposal was missing or invalid; GA: {p.reasoning}"
         return proposals

@@ -258,6 +258,7 @@ class LLMProposer(Proposer):
     def _fallback(self, history: list[RunView], n: int, context: Context, why: str) -> list[Proposal]:
         proposals = GAProposer().propose(history, n, context) if n > 0 else []
         for p in proposals:
-            p.tags = [*p.tags, "llm-fallback"]
+            p.tags = [*p.tags, "llm-fallback", "via:ga"]
+            p.proposer = self.name
             p.reasoning = f"{why}; GA: {p.reasoning}"
         return proposals

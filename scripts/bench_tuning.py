@@ -1,0 +1,233 @@
+"""Tuning efficiency on the built-in drone task: whole studies per proposer, same budget in environment steps.
+
+    .venv/bin/python scripts/bench_tuning.py [--proposers random tpe ga hybrid protein] [--seeds 3]
+        [--trials 8] [--batch-size 4] [--steps 2000000] [--target 0.5] [--out docs/bench]
+
+Each study is a real `autopilot run` (quick baseline with --steps per trial) in its own workspace. Reports,
+over study seeds: best success_rate at the budget (and its held-out re-evaluation), environment steps to
+reach --target, the area under the best-so-far curve; the loop's own overhead per trial; and each proposer's
+latency with a 500-run history. Writes OUT.md and OUT.png and prints the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from autopilot.analysis.stats import bootstrap_mean
+from autopilot.records import Records
+from autopilot.workspace import Workspace
+
+AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
+
+
+def iso(t: str) -> float:
+    return datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int) -> dict:
+    subprocess.run([AUTOPILOT, "init", str(root)], check=True, capture_output=True)
+    path = root / "configs" / "baseline_quick.json"
+    baseline = json.loads(path.read_text())
+    baseline["train"]["total_timesteps"] = steps
+    baseline["autopilot"]["eval_episodes"] = episodes
+    path.write_text(json.dumps(baseline))
+    started = time.monotonic()
+    subprocess.run(
+        [
+            AUTOPILOT,
+            "run",
+            "-w",
+            str(root),
+            "--proposer",
+            proposer,
+            "--seed",
+            str(seed),
+            "--batch-size",
+            str(batch),
+            "--iterations",
+            str(-(-trials // batch)),
+        ],
+        capture_output=True,
+        timeout=7200,
+    )
+    views = Records(Workspace(root)).history()
+    curve, best, used, overhead, trainer = [], 0.0, 0, [], []
+    best_run = None
+    for v in views:
+        summary = v.summary or {}
+        used += int(summary.get("steps") or 0)
+        score = (summary.get("metrics") or {}).get("success_rate")
+        if v.state == "complete" and isinstance(score, float) and score >= best:
+            best, best_run = score, v.id
+        curve.append((used, best))
+        if v.record.ended and v.record.wall_s:
+            overhead.append(iso(v.record.ended) - iso(v.record.created) - v.record.wall_s)
+            trainer.append(v.record.wall_s)
+    held_out = None
+    if best_run:
+        subprocess.run(
+            [AUTOPILOT, "eval", best_run, "-w", str(root), "--episodes", "256", "--seed", "424242"],
+            capture_output=True,
+            timeout=1200,
+        )
+        eps = (
+            [
+                json.loads(line)
+                for line in (root / "runs" / best_run / "evals" / "seed-424242.jsonl").read_text().splitlines()
+            ]
+            if (root / "runs" / best_run / "evals" / "seed-424242.jsonl").exists()
+            else []
+        )
+        held_out = float(np.mean([e["success"] for e in eps])) if eps else None
+    return {
+        "proposer": proposer,
+        "seed": seed,
+        "curve": curve,
+        "best": best,
+        "held_out": held_out,
+        "runs": len(views),
+        "wall_s": time.monotonic() - started,
+        "overhead": overhead,
+        "trainer": trainer,
+    }
+
+
+def steps_to(curve: list[tuple[int, float]], target: float) -> float:
+    return next((float(s) for s, b in curve if b >= target), float("inf"))
+
+
+def auc(curve: list[tuple[int, float]], budget: int) -> float:
+    """Area under the best-so-far curve over [0, budget], normalised to [0, 1]."""
+    area, prev_steps, prev_best = 0.0, 0, 0.0
+    for s, b in curve:
+        area += (min(s, budget) - prev_steps) * prev_best
+        prev_steps, prev_best = min(s, budget), b
+    area += (budget - prev_steps) * prev_best
+    return area / budget
+
+
+def latency(names: list[str], n_history: int = 500) -> dict[str, float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_proposers import context, random_history  # a synthetic history over the default space
+
+    from autopilot.proposers import make_proposer
+
+    history = random_history(n_history)
+    out = {}
+    for name in names:
+        proposer = make_proposer(name)
+        proposer.propose(history, 4, context(seed=1))  # warm imports
+        start = time.perf_counter()
+        reps = 3
+        for r in range(reps):
+            proposer.propose(history, 4, context(seed=2 + r))
+        out[name] = (time.perf_counter() - start) / reps * 1000
+    return out
+
+
+def ci(values: list[float]) -> str:
+    finite = [v for v in values if np.isfinite(v)]
+    if len(finite) < len(values):
+        return f"median {np.median(values):.3g} ({len(values) - len(finite)} of {len(values)} never reached)"
+    interval = bootstrap_mean(np.asarray(finite))
+    return f"{np.median(finite):.3g} (mean {interval.mean:.3g}, 95% CI {interval.low:.3g}..{interval.high:.3g})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--proposers", nargs="+", default=["random", "tpe", "ga", "hybrid", "protein"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=2_000_000)
+    parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--target", type=float, default=0.5)
+    parser.add_argument("--out", default="docs/bench")
+    parser.add_argument("--latency-only", action="store_true")
+    args = parser.parse_args()
+    lines = [
+        f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
+        "",
+    ]
+    if not args.latency_only:
+        results = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.proposers:
+                for seed in range(args.seeds):
+                    r = study(
+                        Path(tmp) / f"{name}-{seed}",
+                        name,
+                        seed,
+                        args.trials,
+                        args.batch_size,
+                        args.steps,
+                        args.episodes,
+                    )
+                    print(
+                        f"{name} seed {seed}: best {r['best']:.3f} held-out {r['held_out']} runs {r['runs']} "
+                        f"in {r['wall_s']:.0f}s",
+                        flush=True,
+                    )
+                    results.append(r)
+        budget = args.trials * args.steps
+        lines += [
+            f"Budget: {args.trials} trials x {args.steps:,} steps = {budget:,} environment steps per study; "
+            f"{args.seeds} study seeds; target success_rate {args.target}.",
+            "",
+            "| proposer | best success_rate at budget | held-out success of the best config | steps to "
+            f"target {args.target} | AUC of best-so-far |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        fig = Figure(figsize=(8, 4))
+        ax = fig.subplots()
+        for name in args.proposers:
+            rs = [r for r in results if r["proposer"] == name]
+            held = [r["held_out"] for r in rs if r["held_out"] is not None]
+            lines.append(
+                f"| {name} | {ci([r['best'] for r in rs])} | {ci(held) if held else '-'} | "
+                f"{ci([steps_to(r['curve'], args.target) for r in rs])} | "
+                f"{ci([auc(r['curve'], budget) for r in rs])} |"
+            )
+            grid = np.linspace(0, budget, 50)
+            mean = np.mean([[max([b for s, b in r["curve"] if s <= g] or [0.0]) for g in grid] for r in rs], axis=0)
+            ax.step(grid, mean, where="post", label=name)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"best success_rate so far (mean of {args.seeds} seeds)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.savefig(f"{args.out}.png", dpi=90, bbox_inches="tight")
+        overhead = [o for r in results for o in r["overhead"]]
+        trainer = [t for r in results for t in r["trainer"]]
+        lines += [
+            "",
+            f"Loop overhead outside the trainer process: median {np.median(overhead):.2f} s per trial, "
+            f"{sum(overhead) / sum(trainer):.1%} of trainer time ({len(trainer)} trials).",
+        ]
+    names = [n for n in args.proposers if n != "protein"]
+    lat = latency(names)
+    lines += [
+        "",
+        "Proposer latency, batch of 4 with a 500-run history: "
+        + ", ".join(f"{n} {ms:.0f} ms" for n, ms in lat.items())
+        + ".",
+    ]
+    text = "\n".join(lines) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.out}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
