@@ -9,20 +9,16 @@ core; training >= 150k steps/s on 2 cores with the default MLP policy).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from driver_run import run_driver
 
-from autopilot.config import deep_merge
 from autopilot.envs.drone_delivery import DroneDelivery
-from autopilot.presets import baseline_config
 
 
 def machine() -> str:
@@ -54,21 +50,8 @@ def env_speed(num_envs: int, num_drones: int, steps: int = 400, repeats: int = 5
 
 
 def train_speed(total: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp)
-        config = deep_merge(
-            baseline_config("builtin", "drone_delivery", "quick"),
-            {"train.total_timesteps": total, "autopilot.eval_episodes": 64},
-        )
-        (run_dir / "config.json").write_text(json.dumps(config))
-        subprocess.run(
-            [sys.executable, "-m", "autopilot.trainers.puffer", "--run-dir", str(run_dir)],
-            cwd=run_dir,
-            check=True,
-            capture_output=True,
-        )
-        summary = json.loads((run_dir / "trainer_summary.json").read_text())
-        return {"steps": summary["steps"], "wall_s": summary["wall_s"], "sps": summary["metrics"]["sps"]}
+    summary, _ = run_driver("quick", {"train.total_timesteps": total, "autopilot.eval_episodes": 64})
+    return {"steps": summary["steps"], "wall_s": summary["wall_s"], "sps": summary["metrics"]["sps"]}
 
 
 def main() -> None:

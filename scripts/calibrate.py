@@ -9,17 +9,13 @@ prints a markdown table (success rate with its 95% bootstrap interval, wall time
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from driver_run import run_driver
 
 from autopilot.analysis.stats import bootstrap_mean
-from autopilot.config import deep_merge
-from autopilot.presets import baseline_config
 
 CONFIGS = {
     "baseline_full": {},
@@ -30,23 +26,9 @@ CONFIGS = {
 
 
 def run(override: dict, seed: int, steps: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp)
-        config = deep_merge(
-            baseline_config("builtin", "drone_delivery", "full"),
-            {**override, "train.seed": seed, "train.total_timesteps": steps},
-        )
-        (run_dir / "config.json").write_text(json.dumps(config))
-        subprocess.run(
-            [sys.executable, "-m", "autopilot.trainers.puffer", "--run-dir", str(run_dir)],
-            cwd=run_dir,
-            check=True,
-            capture_output=True,
-        )
-        summary = json.loads((run_dir / "trainer_summary.json").read_text())
-        episodes = [json.loads(line) for line in (run_dir / "eval_episodes.jsonl").read_text().splitlines()]
-        ci = bootstrap_mean(np.array([e["success"] for e in episodes], dtype=float))
-        return {"success": ci, "wall_s": summary["wall_s"], "steps": summary["steps"]}
+    summary, episodes = run_driver("full", {**override, "train.seed": seed, "train.total_timesteps": steps})
+    ci = bootstrap_mean(np.array([e["success"] for e in episodes], dtype=float))
+    return {"success": ci, "wall_s": summary["wall_s"], "steps": summary["steps"]}
 
 
 def main() -> None:

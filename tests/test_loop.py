@@ -23,8 +23,20 @@ from autopilot.workspace import Workspace, WorkspaceLock
 
 FAKE = Path(__file__).parent / "fakes" / "fake_trainer.py"
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
-BEHAVIORS = ["ok", "hang", "stall", "crash", "nan", "nosummary", "garbage", "segv", "spawn", "pause", "report_parent",
-             "curve"]
+BEHAVIORS = [
+    "ok",
+    "hang",
+    "stall",
+    "crash",
+    "nan",
+    "nosummary",
+    "garbage",
+    "segv",
+    "spawn",
+    "pause",
+    "report_parent",
+    "curve",
+]
 
 
 def make_ws(root: Path, **overrides: Any) -> Workspace:
@@ -500,15 +512,21 @@ def test_an_inconclusive_lead_gets_a_confirmation_run_that_decides(tmp_path: Pat
 
 
 def test_early_stopping_prunes_a_trial_clearly_behind_its_peers(tmp_path: Path) -> None:
-    ws = make_ws(tmp_path / "ws", early_stopping={"enabled": True, "rungs": [0.5], "min_trials": 4, "min_delta": 0.05},
-                 resources={"timeout_minutes": 2, "stall_seconds": 30})
+    ws = make_ws(
+        tmp_path / "ws",
+        early_stopping={"enabled": True, "rungs": [0.5], "min_trials": 4, "min_delta": 0.05},
+        resources={"timeout_minutes": 2, "stall_seconds": 30},
+    )
     baseline = json.loads((ws.root / "configs" / "baseline_quick.json").read_text())
     baseline["train"]["total_timesteps"] = 10
     (ws.root / "configs" / "baseline_quick.json").write_text(json.dumps(baseline))
     queue(ws, *[{"train.behavior": "curve", "train.x": x} for x in (0.8, 0.85, 0.9, 0.95)])
     make_loop(ws).run()
-    queue(ws, {"train.behavior": "curve", "train.x": 0.1, "train.sleep": 0.6},
-          {"train.behavior": "curve", "train.x": 0.9, "train.sleep": 0.3})
+    queue(
+        ws,
+        {"train.behavior": "curve", "train.x": 0.1, "train.sleep": 0.6},
+        {"train.behavior": "curve", "train.x": 0.9, "train.sleep": 0.3},
+    )
     make_loop(ws).run()
     views = runs(ws)
     slow_bad = next(v for v in views if v.overrides.get("train.sleep") == 0.6)
