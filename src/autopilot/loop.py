@@ -7,6 +7,7 @@ killed at any instant is replaced by a new one that rebuilds everything from the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -291,7 +292,7 @@ class Loop:
             self.proposer.notes = []
             made = self.proposer.propose(history_for_proposers(history), wanted, self.context(guard, history))
             for note in self.proposer.notes if not dry_run else []:
-                self.journal.write(self.proposer_name, note, key=f"note:{batch_index(history)}:{hash(note)}")
+                self.journal.write(self.proposer_name, note, key=f"note:{batch_index(history)}:{_digest(note)}")
             if len(made) < wanted and not dry_run and self.proposer_name != "manual":
                 self.journal.write(
                     "short-batch",
@@ -407,7 +408,7 @@ class Loop:
                 self.journal.write(
                     "reject",
                     f"proposals/next_config.json is not JSON ({exc}); archived and reset",
-                    key=f"reject-manual:{hash(text)}",
+                    key=f"reject-manual:{_digest(text)}",
                 )
             return None
         if not data:
@@ -787,6 +788,11 @@ def write_meta_review(notes: Path, summary: str, when: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block
     atomic_write_text(notes, text)
+
+
+def _digest(text: str) -> str:
+    """A stable short key (Python's hash() differs between processes, so a restarted loop would repeat lines)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _read_text(path: Path) -> str | None:
