@@ -43,30 +43,38 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
     baseline["autopilot"]["eval_episodes"] = episodes
     path.write_text(json.dumps(baseline))
     started = time.monotonic()
-    subprocess.run(
-        [
-            AUTOPILOT,
-            "run",
-            "-w",
-            str(root),
-            "--proposer",
-            proposer,
-            "--seed",
-            str(seed),
-            "--batch-size",
-            str(batch),
-            "--iterations",
-            str(-(-trials // batch)),
-        ],
-        capture_output=True,
-        timeout=7200,
-    )
+    budget = trials * steps
+    # Iterate until the study has used its budget in environment steps (confirmation re-runs count too).
+    for _ in range(2 * -(-trials // batch)):
+        used = sum(int((v.summary or {}).get("steps") or 0) for v in Records(Workspace(root)).history())
+        if used >= budget:
+            break
+        subprocess.run(
+            [
+                AUTOPILOT,
+                "run",
+                "-w",
+                str(root),
+                "--proposer",
+                proposer,
+                "--seed",
+                str(seed),
+                "--batch-size",
+                str(batch),
+                "--iterations",
+                "1",
+            ],
+            capture_output=True,
+            timeout=7200,
+        )
     views = Records(Workspace(root)).history()
     curve, best, used, overhead, trainer = [], 0.0, 0, [], []
     best_run = None
     for v in views:
         summary = v.summary or {}
         used += int(summary.get("steps") or 0)
+        if used > budget * 1.01:
+            break  # the same budget for every proposer: trials past it do not count
         score = (summary.get("metrics") or {}).get("success_rate")
         if v.state == "complete" and isinstance(score, float) and score >= best:
             best, best_run = score, v.id
