@@ -41,6 +41,7 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
     baseline = json.loads(path.read_text())
     baseline["train"]["total_timesteps"] = steps
     baseline["autopilot"]["eval_episodes"] = episodes
+    baseline["autopilot"]["save_strategy"] = "all"  # the held-out re-evaluation needs the best run's checkpoint
     path.write_text(json.dumps(baseline))
     started = time.monotonic()
     budget = trials * steps
