@@ -240,21 +240,7 @@ class Loop:
                 f"run {record.id} was left {view.state} by a dead loop: interrupted",
                 key=f"recover:{record.id}",
             )
-            case_path = self.ws.pending / f"{record.case_id}.json"
-            if case_path.exists():
-                case = replace(_read_case(case_path), attempt=record.attempt + 1)
-                if case.attempt <= 1:
-                    self.records.write_case(case)
-                    self.journal.write(
-                        "requeue",
-                        f"case {case.case_id} re-queued (attempt {case.attempt})",
-                        key=f"requeue:{case.case_id}:{case.attempt}",
-                    )
-                else:
-                    self.records.remove_case(case.case_id)
-                    self.journal.write(
-                        "drop", f"case {case.case_id} interrupted twice: dropped", key=f"drop:{case.case_id}"
-                    )
+            self._requeue_once(record.case_id, record.attempt, "its loop died mid-run")
 
     # ------------------------------------------------------------------ proposing
 
@@ -612,15 +598,8 @@ class Loop:
         case_path = self.ws.pending / f"{record.case_id}.json"
         if state == "killed" and case_path.exists():
             pass  # stopped by the user: the case stays pending and runs again next time
-        elif (
-            failure is not None and failure.failure_class == "worker_lost" and case_path.exists() and record.attempt < 1
-        ):
-            self.records.write_case(replace(_read_case(case_path), attempt=record.attempt + 1))
-            self.journal.write(
-                "requeue",
-                f"case {record.case_id} re-queued after its worker was lost",
-                key=f"requeue-lost:{record.case_id}:{record.attempt + 1}",
-            )
+        elif failure is not None and failure.failure_class == "worker_lost":
+            self._requeue_once(record.case_id, record.attempt, "its worker was lost")
         else:
             self.records.remove_case(record.case_id)
         history = self.history()
@@ -676,6 +655,22 @@ class Loop:
             write_report(self.ws, self.exp, self.loaded.baseline)
         except Exception as exc:  # plotting can fail on odd data; the records are what matter
             self.journal.write("report", f"report.html not refreshed: {exc!r}", key=f"report:{utc_now()}")
+
+    def _requeue_once(self, case_id: str, attempt: int, why: str) -> None:
+        """Give a pending case one more attempt; after a second mishap it is dropped (both journalled)."""
+        path = self.ws.pending / f"{case_id}.json"
+        if not path.exists():
+            return
+        if attempt < 1:
+            self.records.write_case(replace(_read_case(path), attempt=attempt + 1))
+            self.journal.write(
+                "requeue",
+                f"case {case_id} re-queued: {why} (attempt {attempt + 1})",
+                key=f"requeue:{case_id}:{attempt + 1}",
+            )
+        else:
+            self.records.remove_case(case_id)
+            self.journal.write("drop", f"case {case_id} dropped: {why}, a second time", key=f"drop:{case_id}")
 
     def champion(self, history: list[RunView]) -> RunView | None:
         return decide(history, self.exp, self.ws.runs).champion
