@@ -128,9 +128,9 @@ def auc(curve: list[tuple[int, float]], budget: int) -> float:
 
 def latency(names: list[str], n_history: int = 500) -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_proposers import context, random_history  # a synthetic history over the default space
+    from helpers import context, random_history  # a synthetic history over the default space
 
-    from autopilot.proposers import make_proposer
+    from autopilot.proposers.registry import make_proposer
 
     history = random_history(n_history)
     out = {}

@@ -11,7 +11,7 @@ import pytest
 from autopilot.analysis.behavior import DEFAULT_RULES, RuleError, analyse_behavior, learning_signals, parse_rules
 from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
-from autopilot.experiment import Experiment, Objective
+from autopilot.objective import Objective
 from autopilot.records import RunRecord, RunView
 
 
@@ -80,31 +80,57 @@ def make_run(
 
 
 def test_a_clear_improvement_is_promoted_with_its_evidence(tmp_path: Path) -> None:
-    exp = Experiment(objective=Objective())
     history = [make_run(tmp_path, 1, 0.40), make_run(tmp_path, 2, 0.60)]
-    result = decide(history, exp, tmp_path)
+    result = decide(history, Objective(), tmp_path)
     assert result.champion is history[1]
     assert "clears zero" in result.evidence[history[1].id]
+    assert result.timeline == [(history[0].id, history[0].id), (history[1].id, history[1].id)]
 
 
-def test_a_noisy_lead_waits_for_confirmation_and_a_confirmation_decides(tmp_path: Path) -> None:
-    exp = Experiment(objective=Objective())
-    base, lucky = make_run(tmp_path, 1, 0.50), make_run(tmp_path, 2, 0.52)
-    result = decide([base, lucky], exp, tmp_path)
+def test_a_noisy_lead_waits_and_pooled_confirmations_decide(tmp_path: Path) -> None:
+    base, lucky = make_run(tmp_path, 1, 0.50), make_run(tmp_path, 2, 0.56)
+    result = decide([base, lucky], Objective(), tmp_path)
     assert result.champion is base and result.awaiting_confirmation == [lucky.id]
-    agrees = make_run(tmp_path, 3, 0.53, tags=["confirm"], parent=lucky.id, seed=99)
-    result = decide([base, lucky, agrees], exp, tmp_path)
-    assert result.champion is lucky and "confirmation" in result.evidence[lucky.id]
-    disagrees = make_run(tmp_path, 4, 0.45, tags=["confirm"], parent=lucky.id, seed=98)
-    result = decide([base, lucky, disagrees], exp, tmp_path)
-    assert result.champion is base and "did not beat" in result.evidence[lucky.id]
+    # A confirmation that agrees: pooled over 1024 episodes the lead clears the 99% interval.
+    agrees = make_run(tmp_path, 3, 0.60, tags=["confirm"], parent=lucky.id, seed=99)
+    result = decide([base, lucky, agrees], Objective(), tmp_path)
+    assert result.champion is lucky and "pooled over 2 run(s)" in result.evidence[lucky.id]
+    # One that does not: the pooled lead shrinks and the champion stays.
+    disagrees = make_run(tmp_path, 4, 0.48, tags=["confirm"], parent=lucky.id, seed=98)
+    result = decide([base, lucky, disagrees], Objective(), tmp_path)
+    assert result.champion is base and "does not clear" in result.evidence[lucky.id]
+    assert result.awaiting_confirmation == []
+
+
+def test_a_confirmation_whose_own_score_beats_the_champion_is_not_enough(tmp_path: Path) -> None:
+    """The old rule (one confirmation with a better point estimate) was a coin flip under no difference."""
+    base, lucky = make_run(tmp_path, 1, 0.50), make_run(tmp_path, 2, 0.53)
+    agrees = make_run(tmp_path, 3, 0.52, tags=["confirm"], parent=lucky.id, seed=99)
+    assert decide([base, lucky, agrees], Objective(), tmp_path).champion is base
 
 
 def test_feasible_beats_infeasible_whatever_the_score(tmp_path: Path) -> None:
-    exp = Experiment(objective=Objective())
     fast_but_crashy = make_run(tmp_path, 1, 0.9, feasible=False)
     safe = make_run(tmp_path, 2, 0.3)
-    assert decide([fast_but_crashy, safe], exp, tmp_path).champion is safe
+    assert decide([fast_but_crashy, safe], Objective(), tmp_path).champion is safe
+
+
+def test_a_loop_of_identical_configs_rarely_crowns_a_new_champion(tmp_path: Path) -> None:
+    """A/A over whole loops: 10 runs of one config (each 256 episodes at p = 0.5) with the confirmations the
+    loop would queue. At most 5% of loops may end with a champion other than the first run."""
+    rng = np.random.default_rng(7)
+    loops, false_promotions = 40, 0
+    for loop_index in range(loops):
+        runs = tmp_path / f"loop{loop_index}"
+        history: list[RunView] = []
+        for i in range(1, 11):
+            history.append(make_run(runs, i * 2, float(rng.binomial(256, 0.5)) / 256, n=256))
+            for waiting in decide(history, Objective(), runs).awaiting_confirmation:
+                if not any(v.record.parent_ids == [waiting] for v in history):
+                    confirm = float(rng.binomial(256, 0.5)) / 256
+                    history.append(make_run(runs, i * 2 + 1, confirm, n=256, tags=["confirm"], parent=waiting))
+        false_promotions += decide(history, Objective(), runs).champion is not history[0]
+    assert false_promotions / loops <= 0.05
 
 
 # ---------------------------------------------------------------- behaviour

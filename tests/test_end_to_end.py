@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autopilot.records import Records
 from autopilot.workspace import Workspace
@@ -23,8 +24,10 @@ def test_autopilot_run_trains_the_builtin_task_for_a_few_iterations(tmp_path: Pa
     baseline_path = root / "configs" / "baseline_quick.json"
     baseline = json.loads(baseline_path.read_text())
     baseline["train"]["total_timesteps"] = 250_000
-    baseline["autopilot"]["eval_episodes"] = 64
     baseline_path.write_text(json.dumps(baseline))
+    experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
+    experiment["objective"]["evaluation"]["episodes"] = 64  # evaluation belongs to the objective
+    (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
 
     result = subprocess.run(
         [AUTOPILOT, "run", "-w", str(root), "--iterations", "2", "--batch-size", "2"],
@@ -45,8 +48,12 @@ def test_autopilot_run_trains_the_builtin_task_for_a_few_iterations(tmp_path: Pa
         assert 0.0 <= summary["metrics"]["success_rate"] <= 1.0
         interval = summary["intervals"]["success_rate"]
         assert interval["low"] <= interval["mean"] <= interval["high"] and interval["n"] == 64
+        # The driver kept the final and the best-smoothed checkpoints and says which one it evaluated.
+        assert summary["selection"]["chosen"] in ("final", "best") and summary["selection"]["why"]
+        assert summary["checkpoint"].startswith("checkpoints/")
     board = json.loads((root / "leaderboard.json").read_text())
     assert len(board["runs"]) == len(views) and board["runs"][0]["rank"] == 1
+    assert board["runs"][0]["run_id"] == board["best"] and board["runs"][0]["best"]
     assert not list((root / "cases" / "pending").glob("*.json")) or all(
         "confirm" in json.loads(p.read_text())["tags"] for p in (root / "cases" / "pending").glob("*.json")
     )
@@ -67,10 +74,13 @@ def test_autopilot_run_trains_the_builtin_task_for_a_few_iterations(tmp_path: Pa
         [AUTOPILOT, "compare", first, second, "-w", str(root), "--json"], capture_output=True, text=True
     )
     result = json.loads(compared.stdout)["results"]["success_rate"]
-    assert result["verdict"] in ("improved", "regressed", "inconclusive")
-    assert result["difference"]["low"] <= result["difference"]["mean"] <= result["difference"]["high"]
+    low, mean, high = (result["difference"][k] for k in ("low", "mean", "high"))
+    assert low <= mean <= high
+    expected = "improved" if low > 0 else "regressed" if high < 0 else "inconclusive"
+    assert result["verdict"] == expected
 
     status = json.loads(
         subprocess.run([AUTOPILOT, "status", "--json", "-w", str(root)], capture_output=True, text=True).stdout
     )
     assert status["counts"]["complete"] == len(views) and status["best"]["evidence"]
+    assert status["best"]["run_id"] == board["best"]  # one champion in every view

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import yaml
 from fakes.llm_server import FakeLLM
-from test_loop import AUTOPILOT, make_loop, make_ws, queue, runs
+from helpers import AUTOPILOT, make_loop, make_ws, queue, runs
 
 from autopilot.experiment import LLMOptions
 from autopilot.loader import load
-from autopilot.proposers import make_proposer
+from autopilot.proposers.base import notes_of
 from autopilot.proposers.llm import build_context, check_configuration, parse_actions
+from autopilot.proposers.registry import make_proposer
 from autopilot.records import Records
 from autopilot.workspace import Workspace
 
@@ -49,9 +50,8 @@ def llm_ws(tmp_path: Path, server: FakeLLM, provider: str = "openai", **llm: Any
 def propose(ws: Workspace) -> tuple[list[Any], list[str]]:
     loop = make_loop(ws)
     history = loop.history()
-    proposer = loop.proposer
-    proposals = proposer.propose(history, 3, loop.context(loop.guard_readonly(), history))
-    return proposals, proposer.notes
+    proposals = loop.intake.proposer.propose(history, 3, loop.intake.context(loop.guard_readonly(), history))
+    return proposals, notes_of(proposals)
 
 
 @pytest.fixture(autouse=True)
@@ -179,7 +179,7 @@ def test_the_context_respects_its_token_budget(tmp_path: Path, server: FakeLLM) 
     queue(ws, *[{"train.x": i / 40} for i in range(40)])
     make_loop(ws).run()
     loop = make_loop(ws)
-    ctx = loop.context(loop.guard_readonly(), loop.history())
+    ctx = loop.intake.context(loop.guard_readonly(), loop.history())
     small = build_context(loop.history(), ctx, token_budget=600)
     large = build_context(loop.history(), ctx, token_budget=100_000)
     assert len(small) <= 600 * 4 < len(large)
@@ -270,7 +270,9 @@ def test_a_bad_agent_proposal_is_rejected_and_the_ga_proposes(tmp_path: Path, be
     ws = agent_ws(tmp_path, behavior)
     cases = make_loop(ws).make_batch(make_loop(ws).guard_readonly())
     assert len(cases) == 2 and all("agent-fallback" in c.tags for c in cases)
-    assert journal_text in ws.labbook.read_text() or journal_text in ws.failures.read_text()
+    assert journal_text in ws.labbook.read_text()
+    refused = json.loads(ws.failures.read_text())
+    assert [f["class"] for f in refused] == ["invalid_config"] and journal_text in refused[0]["reason"]
     assert not ws.next_config.is_symlink()
 
 

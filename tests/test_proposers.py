@@ -9,59 +9,17 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+from helpers import BASELINE, SPACE, context, random_history, view
 
-from autopilot import presets
 from autopilot.config import config_hash, deep_merge, to_dotted
-from autopilot.experiment import Objective, ProposerSpec
-from autopilot.proposers import PROPOSERS, Context, make_proposer
 from autopilot.proposers.ga import GAProposer, mutate
 from autopilot.proposers.optuna_samplers import distributions, replay
-from autopilot.records import RunRecord, RunView
+from autopilot.proposers.registry import PROPOSER_NAMES, make_proposer
+from autopilot.records import RunView
 from autopilot.space import SearchSpace
 
-SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
-BASELINE = presets.baseline_config("builtin", "drone_delivery", "quick")
-# Protein (a GP per suggestion) is slow on a CPU: it has its own, smaller test below.
-GENERATIVE = sorted(set(PROPOSERS) - {"manual", "protein"})
-
-
-def context(
-    seed: int = 0,
-    safe_mode: bool = False,
-    analysis: dict[str, Any] | None = None,
-    space: SearchSpace = SPACE,
-    baseline: dict[str, Any] = BASELINE,
-    objective: Objective | None = None,
-) -> Context:
-    return Context(
-        space=space,
-        objective=objective or Objective(),
-        baseline=baseline,
-        options=ProposerSpec(),
-        seed=seed,
-        safe_mode=safe_mode,
-        last_analysis=analysis,
-    )
-
-
-def view(
-    i: int, overrides: dict[str, Any], score: float | None, state: str = "complete", metric: str = "success_rate"
-) -> RunView:
-    record = RunRecord(
-        id=f"2026-01-01T0000{i:02d}Z-{i:06x}", case_id=f"case{i}", state=state, created=f"2026-01-01T00:00:{i:02d}Z"
-    )
-    summary = None
-    if state == "complete" and score is not None:
-        summary = {"metrics": {metric: score, "collision_rate": 0.0}, "score": score, "feasible": True}
-    return RunView(record, overrides, summary)
-
-
-def random_history(k: int, seed: int = 0) -> list[RunView]:
-    proposals = make_proposer("random").propose([], k, context(seed=seed + 100))
-    rng = np.random.default_rng(seed)
-    return [
-        view(i, SPACE.validate(p.overrides, BASELINE).normalized, float(rng.uniform())) for i, p in enumerate(proposals)
-    ]
+# Protein (a GP per suggestion) is slow on a CPU: the contract runs it on small histories below.
+GENERATIVE = sorted(set(PROPOSER_NAMES) - {"manual", "protein"})
 
 
 # ---------------------------------------------------------------- contract suite

@@ -43,7 +43,7 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-SHORT = {"train.total_timesteps": 300_000, "autopilot.eval_episodes": 96}
+SHORT = {"train.total_timesteps": 1_500_000, "autopilot.evaluation.episodes": 96}
 
 
 def test_short_builtin_training_writes_every_protocol_file(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_short_builtin_training_writes_every_protocol_file(tmp_path: Path) -> No
     lines = read_lines(run_dir / "metrics.jsonl")
     assert len(lines) >= 2
     steps = [line["step"] for line in lines]
-    assert steps == sorted(steps) and steps[-1] >= 300_000
+    assert steps == sorted(steps) and steps[-1] >= 1_500_000
     for line in lines:
         assert set(line) >= {"step", "wall_s", "sps", "metrics", "losses"}
         for name in ("success_rate", "grip_rate", "collision_rate"):
@@ -66,12 +66,20 @@ def test_short_builtin_training_writes_every_protocol_file(tmp_path: Path) -> No
     metrics = summary["metrics"]
     for name in ("success_rate", "grip_rate", "carry_rate", "hover_rate", "collision_rate", "oob_rate", "timeout_rate"):
         assert 0.0 <= metrics[name] <= 1.0, name
-    assert metrics["sps"] > 0 and metrics["agent_steps"] == summary["steps"] >= 300_000
+    assert metrics["sps"] > 0 and metrics["agent_steps"] == summary["steps"] >= 1_500_000
     assert math.isfinite(metrics["mean_reward"]) and metrics["episode_length"] >= 1
     assert summary["seed"] == 1 and summary["eval"]["episodes"] == 96
     assert summary["eval"]["seed"] != summary["seed"]
-    assert summary["train_config"]["total_timesteps"] == 300_000
+    assert summary["train_config"]["total_timesteps"] == 1_500_000
     assert (run_dir / summary["checkpoint"]).is_file()
+    # Both the final and the best-smoothed checkpoints are kept, and the summary says which was evaluated.
+    selection = summary["selection"]
+    assert (run_dir / summary["final_checkpoint"]).is_file() and (run_dir / "checkpoints" / "best.pt").is_file()
+    assert selection["chosen"] in ("final", "best") and selection["best"]["step"] <= summary["steps"]
+    chosen = selection["best"] if selection["chosen"] == "best" else selection["final"]
+    assert summary["checkpoint"] == chosen["checkpoint"]
+    other = selection["final"] if selection["chosen"] == "best" else selection["best"]
+    assert chosen["success_rate"] >= other["success_rate"] or selection["chosen"] == "final"
 
     episodes = read_lines(run_dir / "eval_episodes.jsonl")
     assert len(episodes) == 96
@@ -87,7 +95,7 @@ def test_a_pufferlib_c_env_trains_through_the_driver(tmp_path: Path) -> None:
         "cartpole",
         {
             "train.total_timesteps": 200_000,
-            "autopilot.eval_episodes": 32,
+            "autopilot.evaluation.episodes": 32,
             "autopilot.metrics": {"mean_reward": "environment/score"},
         },
         trainer="puffer",

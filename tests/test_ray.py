@@ -4,64 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_loop import make_loop, make_ws, queue, runs
+from helpers import make_loop, make_ws, queue, runs
 
 from autopilot.records import Records
 
-RAY = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    port = _free_port()
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    subprocess.run(
-        [
-            RAY,
-            "start",
-            "--head",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            "--num-cpus=2",
-            "--num-gpus=0",
-            "--include-dashboard=false",
-            f"--temp-dir={temp}",
-            "--disable-usage-stats",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-        timeout=180,
-    )
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
+pytestmark = pytest.mark.slow
 
 
 def ray_ws(tmp_path: Path, address: str, **resources: float):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_loop import make_loop, make_ws, queue
+from helpers import make_loop, make_ws, queue
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autopilot.records import RunView
-from autopilot.space import RUN_ID_RE
+from autopilot.records import RunView, is_run_id
 from autopilot.workspace import Workspace
 
 
@@ -37,7 +36,7 @@ def resolve_resume(ws: Workspace, history: list[RunView], ref: str, best: RunVie
         if best is not None and (path := final_checkpoint(ws, best)):
             return path, f"best run's checkpoint: run {best.id}"
         return None, "no best run with a checkpoint yet: starting fresh"
-    if RUN_ID_RE.match(ref):
+    if is_run_id(ref):
         named = next((v for v in history if v.id == ref), None)
         if named is not None and (path := final_checkpoint(ws, named)):
             return path, f"checkpoint of run {ref}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -19,29 +18,20 @@ from autopilot.analysis.summary import (
     compare,
     episode_values,
     read_episodes,
-    read_jsonl,
 )
-from autopilot.checkpoints import final_checkpoint
-from autopilot.config import JSONInputError, parse_json_object
-from autopilot.experiment import ExperimentError, load_experiment
-from autopilot.journal import Journal
+from autopilot.config import JSONInputError, decode_text, parse_json_object
+from autopilot.control import ControlError, clear_rollback, pause, resume, rollback
+from autopilot.experiment import Experiment, ExperimentError, load_experiment
 from autopilot.leaderboard import write_leaderboard
 from autopilot.loader import MODES, BaselineError, load
-from autopilot.loop import RESUME_MARKER, ROLLBACK_MARKER, Loop, LoopResult, RunOptions
+from autopilot.loop import Loop, LoopResult, RunOptions
 from autopilot.proposers.llm import LLMUnavailable, complete
-from autopilot.records import Records, RunView, utc_now
+from autopilot.records import Records, RunView
+from autopilot.reevaluate import ReevaluationError, reevaluate
 from autopilot.report.html import write_report
 from autopilot.scaffold import describe, scaffold
 from autopilot.status import render_leaderboard, render_status, workspace_status
-from autopilot.trainers.command import trainer_argv, trainer_env
-from autopilot.workspace import (
-    Workspace,
-    WorkspaceLock,
-    WorkspaceLocked,
-    atomic_write_json,
-    atomic_write_text,
-    resolve_workspace,
-)
+from autopilot.workspace import Workspace, WorkspaceLocked, resolve_workspace
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -199,12 +189,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ws = Workspace(resolve_workspace(args.workspace))
     source = "<stdin>" if args.file == "-" else args.file
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         print(f"autopilot validate: cannot read {source}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        override = parse_json_object(text, source)
+        override = parse_json_object(decode_text(raw, source), source)
     except JSONInputError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
@@ -319,23 +309,13 @@ def cmd_propose(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(c) for c in cases], indent=2))
         return EXIT_OK
     try:
-        with WorkspaceLock(loop.ws.lock_file):
-            paused = loop.pause_reason()
-            if paused is not None:
-                print(f"nothing proposed: paused ({paused})")
-                return EXIT_OK
-            pending = loop.records.pending_cases()
-            if pending:
-                print(f"nothing proposed: {len(pending)} case(s) still pending in {loop.ws.pending} (batch barrier)")
-                return EXIT_OK
-            guard = loop.guard()
-            if guard.halted:
-                print(f"nothing proposed: guardrail halt ({guard.halt_reason})")
-                return EXIT_OK
-            cases = loop.make_batch(guard)
+        cases, gate = loop.propose()
     except WorkspaceLocked as exc:
         print(f"autopilot propose: {exc}", file=sys.stderr)
         return EXIT_REJECTED
+    if gate is not None:
+        print(f"nothing proposed: {gate}")
+        return EXIT_OK
     for case in cases:
         print(f"{case.case_id}  {case.proposer:<8} {json.dumps(case.overrides)}")
     print(f"{len(cases)} case(s) written to {loop.ws.pending}")
@@ -370,8 +350,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
     ws = _workspace_or_error(args)
     if ws is None:
         return EXIT_USAGE
-    atomic_write_text(ws.pause_file, args.reason.strip() + "\n")
-    Journal(ws.labbook).write("pause", args.reason, key=f"pause:{utc_now()}")
+    pause(ws, args.reason)
     print(f"paused: {ws.pause_file} written; no new case will start")
     return EXIT_OK
 
@@ -380,11 +359,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     ws = _workspace_or_error(args)
     if ws is None:
         return EXIT_USAGE
-    existed = ws.pause_file.exists()
-    ws.pause_file.unlink(missing_ok=True)
-    now = utc_now()
-    atomic_write_json(ws.root / RESUME_MARKER, {"since": now})
-    Journal(ws.labbook).write("resume", "PAUSE_AUTORUN removed; guardrail window restarted", key=f"resume:{now}")
+    existed = resume(ws)
     print("resumed" + ("" if existed else " (it was not paused)") + "; the guardrail window starts afresh")
     return EXIT_OK
 
@@ -399,7 +374,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     history = Records(ws).history()
-    rows = write_leaderboard(ws, history, exp, decide(history, exp, ws.runs))
+    rows = write_leaderboard(ws, history, exp.objective, decide(history, exp.objective, ws.runs))
     if args.json:
         print(json.dumps(rows[: args.top], indent=2))
     else:
@@ -428,55 +403,30 @@ def _run_or_error(ws: Workspace, run_id: str) -> RunView | None:
     return view
 
 
+def _experiment_or_error(ws: Workspace) -> Experiment | None:
+    try:
+        return load_experiment(ws.experiment_file)
+    except ExperimentError as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     ws = _workspace_or_error(args)
     if ws is None:
         return EXIT_USAGE
     view = _run_or_error(ws, args.run_id)
-    if view is None:
+    exp = _experiment_or_error(ws)
+    if view is None or exp is None:
         return EXIT_USAGE
-    exp = load_experiment(ws.experiment_file)
-    if exp.trainer.kind == "command":
-        print("autopilot eval: re-evaluation needs a PufferLib trainer (builtin or puffer)", file=sys.stderr)
-        return EXIT_USAGE
-    checkpoint = final_checkpoint(ws, view)
-    if checkpoint is None:
-        print(
-            f"autopilot eval: run {view.id} has no checkpoint (not complete, or removed by save_strategy)",
-            file=sys.stderr,
-        )
-        return EXIT_REJECTED
-    out = ws.runs / view.id / "evals" / f"seed-{args.seed}.jsonl"
-    argv = [
-        *trainer_argv(exp.trainer, ws.runs / view.id),
-        "--eval-only",
-        str(checkpoint),
-        "--episodes",
-        str(args.episodes),
-        "--seed",
-        str(args.seed),
-        "--out",
-        str(out),
-    ]
     try:
-        done = subprocess.run(
-            argv,
-            cwd=ws.runs / view.id,
-            env=trainer_env(ws.runs / view.id, view.id),
-            capture_output=True,
-            text=True,
-            timeout=exp.resources.timeout_minutes * 60,
-        )
-    except subprocess.TimeoutExpired:
-        print(f"autopilot eval: timed out after {exp.resources.timeout_minutes:g} min", file=sys.stderr)
+        result = reevaluate(ws, exp, view, args.episodes, args.seed)
+    except ReevaluationError as exc:
+        print(f"autopilot eval: {exc}", file=sys.stderr)
         return EXIT_REJECTED
-    if done.returncode != 0:
-        print(f"autopilot eval: {last_line(done.stderr)}", file=sys.stderr)
-        return EXIT_REJECTED
-    episodes = read_jsonl(out)
-    print(f"run {view.id}: {len(episodes)} episodes on seed {args.seed} -> {out}")
-    for name in (exp.objective.metric, "success_rate", "collision_rate", "mean_reward"):
-        values = episode_values(episodes, name)
+    print(f"run {view.id}: {len(result.episodes)} episodes on seed {args.seed} -> {result.out}")
+    for name in dict.fromkeys((exp.objective.metric, "success_rate", "collision_rate", "mean_reward")):
+        values = episode_values(result.episodes, name)
         if values is not None and len(values):
             ci = bootstrap_mean(values)
             print(f"  {name}: {ci.mean:.4g} [95% CI {ci.low:.4g}, {ci.high:.4g}]")
@@ -488,9 +438,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if ws is None:
         return EXIT_USAGE
     view_a, view_b = _run_or_error(ws, args.run_a), _run_or_error(ws, args.run_b)
-    if view_a is None or view_b is None:
+    exp = _experiment_or_error(ws)
+    if view_a is None or view_b is None or exp is None:
         return EXIT_USAGE
-    exp = load_experiment(ws.experiment_file)
     a, b = read_episodes(ws.runs / view_a.id), read_episodes(ws.runs / view_b.id)
     results = {}
     for name in dict.fromkeys((exp.objective.metric, *EPISODE_FLAGS.values(), "mean_reward")):
@@ -511,38 +461,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "failed"
-
-
 def cmd_rollback(args: argparse.Namespace) -> int:
     ws = _workspace_or_error(args)
     if ws is None:
         return EXIT_USAGE
-    marker = ws.root / "proposals" / ROLLBACK_MARKER
-    journal = Journal(ws.labbook)
     if args.clear:
-        marker.unlink(missing_ok=True)
-        journal.write("rollback", "cleared: proposals start from the baseline again", key=f"rollback:{utc_now()}")
+        clear_rollback(ws)
         print("rollback cleared")
         return EXIT_OK
     if not args.run_id:
         print("autopilot rollback: give a RUN_ID or --clear", file=sys.stderr)
         return EXIT_USAGE
-    records = Records(ws)
-    if args.run_id not in records.run_ids():
-        print(f"autopilot rollback: no run {args.run_id!r} in {ws.runs}", file=sys.stderr)
-        return EXIT_USAGE
-    record = records.read_run(args.run_id)
-    if record.state != "complete":
-        print(
-            f"autopilot rollback: run {args.run_id} is {record.state}; only a complete run can be a parent",
-            file=sys.stderr,
-        )
+    try:
+        rollback(ws, args.run_id)
+    except ControlError as exc:
+        print(f"autopilot rollback: {exc}", file=sys.stderr)
         return EXIT_REJECTED
-    atomic_write_json(marker, {"run_id": args.run_id, "time": utc_now()})
-    journal.write("rollback", f"next proposals start from run {args.run_id}", key=f"rollback:{utc_now()}")
     print(f"next proposals start from run {args.run_id} (its overrides are their baseline)")
     return EXIT_OK
 

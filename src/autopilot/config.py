@@ -35,9 +35,19 @@ def parse_json_object(text: str, source: str = "<input>") -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise JSONInputError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+    except RecursionError:
+        raise JSONInputError(f"{source}: nested too deeply to be an override") from None
     if not isinstance(value, dict):
         raise JSONInputError(f"{source}:1:1: expected a JSON object, got {type(value).__name__}")
     return value
+
+
+def decode_text(raw: bytes, source: str = "<input>") -> str:
+    """UTF-8 text, or a :class:`JSONInputError` that says where the bytes stop being UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JSONInputError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def to_dotted(override: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,20 +59,26 @@ def to_dotted(override: Mapping[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     errors: list[str] = []
 
-    def walk(prefix: str, node: Mapping[str, Any]) -> None:
+    def walk(prefix: str, node: Mapping[str, Any], depth: int) -> None:
         for key, value in node.items():
             if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
-                errors.append(f"{prefix}{key!s}: not a valid key (empty name or stray dot)")
+                errors.append(f"{_clip(prefix + str(key))}: not a valid key (empty name or stray dot)")
                 continue
             dotted = f"{prefix}{key}"
-            if isinstance(value, Mapping):
-                walk(dotted + ".", value)
+            if len(dotted) > MAX_KEY_CHARS:
+                errors.append(
+                    f"{_clip(dotted)}: a key of {len(dotted)} characters is too long (at most {MAX_KEY_CHARS})"
+                )
+            elif isinstance(value, Mapping) and depth >= MAX_DEPTH:
+                errors.append(f"{_clip(dotted)}: nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(value, Mapping):
+                walk(dotted + ".", value, depth + 1)
             elif dotted in flat:
                 errors.append(f"{dotted}: given more than once (nested and dotted forms of the same key)")
             else:
                 flat[dotted] = value
 
-    walk("", override)
+    walk("", override, 1)
     for key in flat:
         parts = key.split(".")
         for i in range(1, len(parts)):
@@ -71,6 +87,14 @@ def to_dotted(override: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         raise OverrideError(sorted(set(errors)))
     return flat
+
+
+MAX_DEPTH = 16  # sections of sections: a real config has two or three levels
+MAX_KEY_CHARS = 200
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def to_nested(dotted: Mapping[str, Any]) -> Config:

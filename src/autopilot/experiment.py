@@ -17,8 +17,12 @@ from typing import Any
 import yaml
 
 from autopilot.analysis.behavior import DEFAULT_RULES, NEXT_FOCI, RuleError, parse_rules
+from autopilot.objective import Constraint, Evaluation, Objective
+from autopilot.proposers.registry import PROPOSER_NAMES
 from autopilot.records import FAILURE_CLASSES
 from autopilot.space import SearchSpace, SpaceError
+
+__all__ = ["Constraint", "Evaluation", "Experiment", "ExperimentError", "Objective", "load_experiment"]
 
 
 class ExperimentError(ValueError):
@@ -38,20 +42,6 @@ class TrainerSpec:
     python: str | None = None
     command: list[str] | None = None
     metrics: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Constraint:
-    metric: str
-    max: float | None = None
-    min: float | None = None
-
-
-@dataclass
-class Objective:
-    metric: str = "success_rate"
-    mode: str = "max"
-    constraints: list[Constraint] = field(default_factory=list)
 
 
 @dataclass
@@ -187,13 +177,16 @@ class Experiment:
 CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.kind": ("builtin", "puffer", "command"),
     "objective.mode": ("max", "min"),
-    "proposer.name": ("hybrid", "ga", "tpe", "cmaes", "random", "behavior", "manual", "llm", "agent", "protein"),
+    "proposer.name": PROPOSER_NAMES,
     "proposer.llm.provider": ("openai", "anthropic"),
     "executor.kind": ("local", "ray"),
 }
 # (low, high) inclusive bounds for numeric settings; a bound of None is open.
 BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "proposer.batch_size": (1, 1024),
+    "objective.evaluation.episodes": (1, 100_000),
+    "objective.evaluation.seed_offset": (0, 2**31 - 1),
+    "objective.confidence": (0.5, 0.9999),
     "proposer.seed": (0, 2**32 - 1),
     "proposer.ga.exploit_fraction": (0.0, 1.0),
     "proposer.ga.top_k": (1, None),
@@ -224,9 +217,15 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
 def load_experiment(path: Path) -> Experiment:
     """Read and check ``path``; raises :class:`ExperimentError` listing every problem."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ExperimentError(path, ["file not found (run `autopilot init` to create a workspace)"]) from None
+    except OSError as exc:
+        raise ExperimentError(path, [f"cannot be read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(path, [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except RecursionError:
+        raise ExperimentError(path, ["nested too deeply"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

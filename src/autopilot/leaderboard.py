@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from autopilot.analysis.promotion import Promotion
-from autopilot.experiment import Experiment
+from autopilot.objective import Objective
 from autopilot.records import RunView
 from autopilot.workspace import Workspace, atomic_write_json
 
@@ -28,12 +28,16 @@ def best_run(history: list[RunView]) -> RunView | None:
 
 
 def leaderboard_rows(
-    history: list[RunView], exp: Experiment, promotion: Promotion | None = None
+    history: list[RunView], objective: Objective, promotion: Promotion | None = None
 ) -> list[dict[str, Any]]:
+    """The champion (by the promotion rule) first, then the other runs by score: every view of the
+    workspace (status, leaderboard, report) names the same best run."""
     rows = []
     champion = promotion.champion.id if promotion and promotion.champion else None
     evidence = promotion.evidence if promotion else {}
-    for rank, view in enumerate(ranked(history), start=1):
+    order = ranked(history)
+    order = [v for v in order if v.id == champion] + [v for v in order if v.id != champion]
+    for rank, view in enumerate(order, start=1):
         summary = view.summary or {}
         rows.append(
             {
@@ -41,9 +45,9 @@ def leaderboard_rows(
                 "run_id": view.id,
                 "score": view.score,
                 "feasible": summary.get("feasible"),
-                "objective": {exp.objective.metric: view.metrics.get(exp.objective.metric)},
+                "objective": {objective.metric: view.metrics.get(objective.metric)},
                 "metrics": {k: view.metrics.get(k) for k in KEY_METRICS if k in view.metrics},
-                "interval": summary.get("intervals", {}).get(exp.objective.metric),
+                "interval": summary.get("intervals", {}).get(objective.metric),
                 "best": view.id == champion,
                 "evidence": evidence.get(view.id),
                 "proposer": view.record.proposer,
@@ -55,13 +59,13 @@ def leaderboard_rows(
 
 
 def write_leaderboard(
-    ws: Workspace, history: list[RunView], exp: Experiment, promotion: Promotion | None = None
+    ws: Workspace, history: list[RunView], objective: Objective, promotion: Promotion | None = None
 ) -> list[dict[str, Any]]:
-    rows = leaderboard_rows(history, exp, promotion)
+    rows = leaderboard_rows(history, objective, promotion)
     atomic_write_json(
         ws.leaderboard,
         {
-            "objective": {"metric": exp.objective.metric, "mode": exp.objective.mode},
+            "objective": {"metric": objective.metric, "mode": objective.mode},
             "best": promotion.champion.id if promotion and promotion.champion else None,
             "runs": rows,
         },

@@ -1,6 +1,6 @@
 """Loading a workspace's experiment and baselines, each checked before use.
 
-Baselines are read-only inputs (DESIGN.md §9): they are loaded, checked against the space, and never
+Baselines are read-only inputs (docs/architecture.md): they are loaded, checked against the space, and never
 written back by the loop.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from autopilot import presets
-from autopilot.config import JSONInputError, parse_json_object, to_dotted
+from autopilot.config import JSONInputError, decode_text, parse_json_object, to_dotted
 from autopilot.experiment import Experiment, experiment_from_dict, load_experiment
 from autopilot.scaffold import render_experiment
 from autopilot.space import ValidationResult
@@ -52,9 +52,11 @@ def load(ws: Workspace, mode: str = "quick", allow_missing: bool = False) -> Loa
     exp = load_experiment(ws.experiment_file)
     path = ws.baseline_file(mode)
     try:
-        baseline = parse_json_object(path.read_text(encoding="utf-8"), str(path))
+        baseline = parse_json_object(decode_text(path.read_bytes(), str(path)), str(path))
     except FileNotFoundError:
         raise BaselineError(path, ["file not found (run `autopilot init` to create it)"]) from None
+    except OSError as exc:
+        raise BaselineError(path, [f"cannot be read: {exc.strerror}"]) from None
     except JSONInputError as exc:
         raise BaselineError(path, [str(exc)]) from None
     check_baseline(path, exp, baseline)

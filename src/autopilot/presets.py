@@ -52,12 +52,11 @@ DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
     "autopilot.resume_mode": {"type": "categorical", "choices": ["fresh", "continue"], "tune": False},
     "autopilot.resume_from": {"type": "run_ref"},
     "autopilot.save_strategy": {"type": "categorical", "choices": ["best", "latest", "all"], "tune": False},
-    "autopilot.eval_episodes": {"type": "int", "low": 1, "high": 100_000, "tune": False},
 }
 
 
 def puffer_rules(multi_agent_env: bool = True) -> list[dict[str, Any]]:
-    """DESIGN.md §5 and PufferLib 3.0's own checks (pufferl.PuffeRL.__init__), as data.
+    """The cross-key rules of docs/architecture.md and PufferLib 3.0's own checks (pufferl.PuffeRL.__init__), as data.
 
     ``multi_agent_env``: the env has ``env.num_drones`` agents per instance (the built-in task, the seeds'
     ``puffer_drone_pp``); otherwise one agent per ``env.num_envs`` instance.
@@ -149,7 +148,6 @@ _AUTOPILOT_RUN_POLICY: dict[str, Any] = {
     "resume_mode": "fresh",
     "resume_from": "latest",
     "save_strategy": "best",
-    "eval_episodes": 512,
 }
 
 # The built-in drone delivery task (autopilot.envs.drone_delivery); env keys documented there.

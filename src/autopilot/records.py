@@ -1,4 +1,4 @@
-"""Run records, pending cases and the failures ledger: the single source of truth on disk (DESIGN.md §3, §4).
+"""Run records, pending cases and the failures ledger: the single source of truth on disk (docs/architecture.md).
 
 Everything the loop knows can be rebuilt from these files, so a loop killed at any instant loses nothing.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +27,7 @@ FAILURE_CLASSES = (
     "crash",
     "oom",
     "missing_summary",
+    "missing_metric",
     "invalid_config",
     "trainer_not_found",
     "interrupted",
@@ -36,6 +39,14 @@ FAILURES_KEPT = 500
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ``2026-11-22T140103Z-a1b2c3``: sortable by time; see new_run_id.
+RUN_ID_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z-[0-9a-f]{4,}$")
+
+
+def is_run_id(text: str) -> bool:
+    return len(text) < 64 and RUN_ID_RE.match(text) is not None
 
 
 def new_run_id(case_id: str, attempt: int, salt: int = 0, now: float | None = None) -> str:
@@ -66,6 +77,45 @@ class Case:
     def from_dict(cls, data: dict[str, Any]) -> Case:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def parse(cls, data: Any, file_stem: str) -> Case:
+        """A case read from ``cases/pending/``, checked field by field; raises ValueError naming the field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        case_id = data.get("case_id")
+        if not isinstance(case_id, str) or not CASE_ID_RE.match(case_id) or case_id != file_stem:
+            raise ValueError(f"case_id: must be the file's name ({file_stem!r}) in letters, digits, '-', '_'")
+        checks: dict[str, tuple[type | tuple[type, ...], bool]] = {
+            "overrides": (dict, False),
+            "parent_ids": (list, False),
+            "tags": (list, False),
+            "proposer": (str, False),
+            "reasoning": (str, False),
+            "seed": (int, True),
+            "mode": (str, False),
+            "attempt": (int, False),
+            "created": (str, False),
+            "timeout_minutes": ((int, float), True),
+        }
+        for name, (kind, nullable) in checks.items():
+            if name not in data or (nullable and data[name] is None):
+                continue
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError(f"{name}: wrong type ({type(value).__name__})")
+        for name in ("parent_ids", "tags"):
+            if not all(isinstance(x, str) and len(x) < 200 for x in data.get(name, [])):
+                raise ValueError(f"{name}: must be a list of short strings")
+        minutes = data.get("timeout_minutes")
+        if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+            raise ValueError(f"timeout_minutes: must be a positive number, got {minutes!r}")
+        if not 0 <= data.get("attempt", 0) < 100:
+            raise ValueError(f"attempt: must be in [0, 100), got {data.get('attempt')!r}")
+        return cls.from_dict(data)
+
+
+CASE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass
@@ -189,12 +239,45 @@ class Records:
     def pending_cases(self) -> list[Case]:
         if not self.ws.pending.is_dir():
             return []
-        cases = []
-        for path in sorted(self.ws.pending.glob("*.json")):
-            data = _read_optional(path)
-            if isinstance(data, dict) and "case_id" in data:
-                cases.append(Case.from_dict(data))
+        cases = [case for _path, case in self._pending_files() if isinstance(case, Case)]
         return sorted(cases, key=lambda c: (c.created, c.case_id))
+
+    def _pending_files(self) -> list[tuple[Path, Case | str]]:
+        """Every file in cases/pending/ with its case, or the reason it is not one."""
+        out: list[tuple[Path, Case | str]] = []
+        for path in sorted(self.ws.pending.glob("*.json")):
+            if path.is_symlink() or not path.is_file():
+                out.append((path, "a symbolic link or not a regular file"))
+                continue
+            try:
+                raw = path.read_bytes()
+                out.append((path, Case.parse(json.loads(raw.decode("utf-8"), parse_constant=_no_constant), path.stem)))
+            except UnicodeDecodeError:
+                out.append((path, "not UTF-8 text"))
+            except (OSError, ValueError, RecursionError, TypeError) as exc:
+                out.append((path, str(exc)[:300] or type(exc).__name__))
+        return out
+
+    def quarantine_invalid_cases(self) -> list[str]:
+        """Move pending files that are not valid cases to cases/rejected/, each with a failures.json entry."""
+        if not self.ws.pending.is_dir():
+            return []
+        moved = []
+        for path, case in self._pending_files():
+            if isinstance(case, Case):
+                continue
+            target = self.ws.root / "cases" / "rejected" / f"{utc_now().replace(':', '')}-{path.name[:80]}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(target)  # a link moves as a link: nothing is followed
+            self.add_failure(
+                {
+                    "class": "invalid_config",
+                    "proposer": "pending",
+                    "reason": f"cases/pending/{path.name[:200]}: {case}; moved to cases/rejected/",
+                }
+            )
+            moved.append(path.name)
+        return moved
 
     def remove_case(self, case_id: str) -> None:
         (self.ws.pending / f"{case_id}.json").unlink(missing_ok=True)
@@ -205,12 +288,44 @@ class Records:
         return data if isinstance(data, list) else []
 
     def add_failure(self, entry: dict[str, Any]) -> None:
-        ledger = [*self.failures(), {"time": utc_now(), **entry}][-FAILURES_KEPT:]
+        """Append to the ledger; whatever a refused proposal held (NaN, huge or deep values) is stored as
+        plain JSON, so recording a failure can never fail."""
+        ledger = [*self.failures(), json_safe({"time": utc_now(), **entry})][-FAILURES_KEPT:]
         atomic_write_json(self.ws.failures, ledger)
+
+
+MAX_STORED_CHARS = 2000  # per string in the ledger
+MAX_STORED_DEPTH = 8
+MAX_STORED_ITEMS = 200
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as strict JSON: non-finite numbers as their names, long strings and containers clipped,
+    deep nesting cut (each cut says so)."""
+    if isinstance(value, bool) or value is None or (isinstance(value, int) and abs(value) < 2**63):
+        return value
+    if isinstance(value, int):
+        return f"<integer of {len(str(value))} digits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return value if len(value) <= MAX_STORED_CHARS else value[:MAX_STORED_CHARS] + f"... <{len(value)} chars>"
+    if depth >= MAX_STORED_DEPTH and isinstance(value, dict | list | tuple):
+        return f"<{type(value).__name__} nested deeper than {MAX_STORED_DEPTH}>"
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_STORED_ITEMS]
+        return {str(json_safe(k, depth + 1)): json_safe(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, depth + 1) for v in value[:MAX_STORED_ITEMS]]
+    return repr(value)[:MAX_STORED_CHARS]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _read_optional(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None

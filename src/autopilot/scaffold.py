@@ -1,4 +1,4 @@
-"""``autopilot init``: create a workspace (DESIGN.md §4) with a documented autopilot.yaml and baselines."""
+"""``autopilot init``: create a workspace (docs/architecture.md) with a documented autopilot.yaml and baselines."""
 
 from __future__ import annotations
 
@@ -70,11 +70,12 @@ def render_experiment(trainer: str, env: str) -> str:
         )
         space = presets.default_search_space(multi)
         rules = presets.puffer_rules(multi)
-        objective = {
-            "metric": "success_rate",
-            "mode": "max",
-            "constraints": [{"metric": "collision_rate", "max": 0.2}] if trainer == "builtin" else [],
-        }
+        # No collision constraint by default: a delivery already needs the drone intact and inside the arena
+        # until the drop, so success prices collisions in, while a hard cap makes a policy that never flies
+        # (never collides, never delivers) outrank one that delivers.
+        objective = {"metric": "success_rate", "mode": "max", "constraints": []}
+    objective["evaluation"] = {"episodes": 512, "seed_offset": 1_000_003, "env": {}}
+    objective["confidence"] = 0.99
     return f"""# autopilot experiment file. The loop owns everything here: proposers, LLMs and agents can read it but
 # never change the objective, the metrics, the trainer or the time limits.
 
@@ -85,7 +86,10 @@ def render_experiment(trainer: str, env: str) -> str:
 trainer:
 {trainer_block}
 # What "better" means: one metric and a direction; constraints make a run infeasible when violated
-# (feasible runs always rank first).
+# (feasible runs always rank first). evaluation: how every run's policy is examined, on held-out seeds
+# (train.seed + seed_offset), with env settings over the baseline's env section (e.g. {{num_drones: 8}});
+# proposals can never change it. confidence: a challenger becomes champion only when its evidence, pooled
+# with its confirmation re-runs, beats the champion's at this level.
 objective:
 {_dump(objective)}
 # The safe ranges (seed 000). Every override is validated against them before it runs.

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autopilot.config import OverrideError, deep_merge, to_dotted
+from autopilot.records import is_run_id
 
 PARAM_TYPES = ("float", "int", "pow2", "bool", "categorical", "run_ref")
 SCALES = ("linear", "log")
-RUN_ID_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z-[0-9a-f]{4,}$")
 RUN_REF_WORDS = ("latest", "best")
 
 
@@ -173,8 +172,13 @@ class Parameter:
         )
 
 
+# Keys the loop writes into every run's config from the objective; no proposal may set them.
+OBJECTIVE_OWNED = ("autopilot.evaluation", "autopilot.eval_episodes", "autopilot.metrics", "autopilot.inherited")
+MAX_PATH_CHARS = 1024
+
+
 @dataclass(frozen=True)
-class Rule:
+class CrossKeyRule:
     """A cross-key rule, declared as data in autopilot.yaml.
 
     - ``{check: divisible, key: A, by: B}``: A % B == 0.
@@ -213,7 +217,7 @@ class Rule:
         return out
 
     @classmethod
-    def from_dict(cls, index: int, spec: Any) -> Rule:
+    def from_dict(cls, index: int, spec: Any) -> CrossKeyRule:
         where = f"rules[{index}]"
         if not isinstance(spec, Mapping):
             raise SpaceError([f"{where}: must be a mapping with a 'check' field"])
@@ -275,7 +279,7 @@ class SearchSpace:
     """The overridable keys with their safe ranges, plus the cross-key rules."""
 
     params: Mapping[str, Parameter]
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[CrossKeyRule, ...] = ()
 
     @classmethod
     def from_dict(cls, params: Any, rules: Any = ()) -> SearchSpace:
@@ -291,13 +295,13 @@ class SearchSpace:
                 parsed[name] = Parameter.from_dict(name, spec)
             except SpaceError as exc:
                 errors += exc.errors
-        parsed_rules: list[Rule] = []
+        parsed_rules: list[CrossKeyRule] = []
         if not isinstance(rules, list | tuple):
             errors.append("rules: must be a list of rule mappings")
             rules = ()
         for i, spec in enumerate(rules):
             try:
-                parsed_rules.append(Rule.from_dict(i, spec))
+                parsed_rules.append(CrossKeyRule.from_dict(i, spec))
             except SpaceError as exc:
                 errors += exc.errors
         if errors:
@@ -349,6 +353,13 @@ class SearchSpace:
         result.override = {k: flat[k] for k in sorted(flat)}
         bad: set[str] = set()
         for key, value in result.override.items():
+            if key.startswith(OBJECTIVE_OWNED):
+                result.errors.append(
+                    f"{_clip(key)}: belongs to the objective (objective.evaluation in autopilot.yaml), which "
+                    "only the experiment file sets; a proposal can never change how runs are evaluated"
+                )
+                bad.add(key)
+                continue
             if key not in self.allowed_keys:
                 hint = self.closest_key(key)
                 extra = f"; did you mean {hint}?" if hint else ""
@@ -433,9 +444,18 @@ class SearchSpace:
 
 def check_run_ref(value: str, workspace: Path | None) -> str | None:
     """``latest``/``best``, an existing run id, or a checkpoint path that stays inside the workspace."""
+    if len(value) > MAX_PATH_CHARS:
+        return f"a path of {len(value)} characters is too long (at most {MAX_PATH_CHARS})"
+    try:
+        return _check_run_ref(value, workspace)
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte, a loop of links
+        return f"{_clip(value)} is not a usable path ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _check_run_ref(value: str, workspace: Path | None) -> str | None:
     if value in RUN_REF_WORDS:
         return None
-    if RUN_ID_RE.match(value):
+    if is_run_id(value):
         if workspace is not None and not (workspace / "runs" / value).is_dir():
             return f"no run with id {value!r} in {workspace / 'runs'}"
         return None
@@ -450,6 +470,11 @@ def check_run_ref(value: str, workspace: Path | None) -> str | None:
     return None
 
 
+def _clip(text: str, limit: int = 80) -> str:
+    """A value short enough for an error line (a hostile input can be megabytes)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def _strict_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
@@ -460,11 +485,14 @@ def _show(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {_clip(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return {math.inf: "Infinity", -math.inf: "-Infinity"}.get(value, "NaN")
     if isinstance(value, list | tuple | dict):
-        return f"{type(value).__name__} {value!r}"
+        text = repr(value)
+        return f"{type(value).__name__} {text if len(text) <= 80 else text[:80] + f'... ({len(text)} characters)'}"
+    if isinstance(value, int) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
     return repr(value)
 
 

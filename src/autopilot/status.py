@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import io
-import os
 from collections import Counter
 from typing import Any
 
@@ -12,41 +10,26 @@ from rich.console import Console
 from rich.table import Table
 
 from autopilot.analysis.promotion import decide
+from autopilot.control import pause_reason, window_start
 from autopilot.experiment import load_experiment
 from autopilot.guardrails import evaluate
 from autopilot.leaderboard import leaderboard_rows
 from autopilot.progress import last_metrics_line
 from autopilot.records import RUN_STATES, Records
-from autopilot.workspace import Workspace, read_json
+from autopilot.workspace import Workspace, WorkspaceLock
 
 
 def loop_pid(ws: Workspace) -> int | None:
     """The pid of the live loop holding the workspace lock, or None when no loop holds it."""
-    try:
-        fd = os.open(ws.lock_file, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        text = os.read(fd, 64).decode(errors="replace").strip()
-        os.close(fd)
-        return int(text) if text.isdigit() else -1
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
-    return None
+    return WorkspaceLock.holder(ws.lock_file)
 
 
 def workspace_status(ws: Workspace) -> dict[str, Any]:
     exp = load_experiment(ws.experiment_file)
     records = Records(ws)
     history = records.history()
-    try:
-        since = read_json(ws.root / "resume_window.json")["since"]
-    except (OSError, ValueError, KeyError, TypeError):
-        since = None
-    guard = evaluate(history, exp.guardrails, since)
-    pause = ws.pause_file.read_text(encoding="utf-8").strip() if ws.pause_file.exists() else None
+    guard = evaluate(history, exp.guardrails, window_start(ws))
+    pause = pause_reason(ws)
     pid = loop_pid(ws)
     if pause is not None:
         state, why = "paused", pause
@@ -54,7 +37,7 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
         state, why = "running", f"loop pid {pid}"
     else:
         state, why = "idle", "no loop holds the workspace"
-    promotion = decide(history, exp, ws.runs)
+    promotion = decide(history, exp.objective, ws.runs)
     best = promotion.champion
     counts = Counter(v.state for v in history)
     trials = []
@@ -132,7 +115,7 @@ def render_status(status: dict[str, Any]) -> str:
 def render_leaderboard(ws: Workspace, top: int = 10) -> str:
     exp = load_experiment(ws.experiment_file)
     history = Records(ws).history()
-    rows = leaderboard_rows(history, exp, decide(history, exp, ws.runs))[:top]
+    rows = leaderboard_rows(history, exp.objective, decide(history, exp.objective, ws.runs))[:top]
     metric = exp.objective.metric
     table = Table(title=f"leaderboard ({metric}, {exp.objective.mode}; * = best by the promotion rule)")
     for col in ("#", "run", metric, "95% CI", "feasible", "proposer", "overrides"):

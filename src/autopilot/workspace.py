@@ -1,4 +1,4 @@
-"""The workspace on disk (DESIGN.md §4): its paths and atomic writes.
+"""The workspace on disk (docs/architecture.md): its paths, atomic writes and the loop's lock.
 
 Every write goes through :func:`atomic_write_text`: a temporary file in the same folder, fsync, rename,
 so a loop killed at any instant leaves either the old file or the new one, never half of one.
@@ -158,6 +158,24 @@ class WorkspaceLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         os.fsync(fd)
         self._fd = fd
+
+    @staticmethod
+    def holder(path: Path) -> int | None:
+        """The pid of the live process holding the lock at ``path`` (-1 if unreadable), or None if free."""
+        import fcntl
+
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 64).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        finally:
+            os.close(fd)  # closing also drops the shared lock taken when it was free
+        return None
 
     def release(self) -> None:
         if self._fd is not None:

@@ -73,3 +73,31 @@ def prune_decision(
             )
         return None  # judged at the latest rung it has reached
     return None
+
+
+@dataclass(frozen=True)
+class SuccessiveHalvingPruner:
+    """The rule above as an object with one question, like Optuna's ``BasePruner.prune``: stop this trial?"""
+
+    metric: str
+    rungs: tuple[float, ...] = (0.5, 0.75)
+    keep_fraction: float = 0.5
+    min_trials: int = 4
+    min_delta: float = 0.05
+    smoothing: int = 3
+    maximize: bool = True
+
+    def prune(self, lines: list[dict[str, Any]], total: int, peers: list[list[dict[str, Any]]]) -> str | None:
+        """Why to stop a trial whose metrics lines are ``lines`` (budget ``total`` steps), or None.
+        ``peers``: the metrics lines of finished trials with the same budget."""
+        return prune_decision(
+            curve_points(lines, self.metric),
+            total,
+            [curve_points(p, self.metric) for p in peers],
+            list(self.rungs),
+            self.keep_fraction,
+            self.min_trials,
+            self.min_delta,
+            self.smoothing,
+            self.maximize,
+        )

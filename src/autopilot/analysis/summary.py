@@ -15,8 +15,9 @@ import numpy as np
 
 from autopilot.analysis.behavior import analyse_behavior, parse_rules
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
-from autopilot.experiment import Experiment
+from autopilot.objective import Objective
 from autopilot.records import RunView
+from autopilot.run_folder import RunFolder
 
 # Per-episode flag in eval_episodes.jsonl -> metric name.
 EPISODE_FLAGS = {
@@ -35,7 +36,7 @@ LOWER_IS_BETTER = frozenset({"collision_rate", "oob_rate", "timeout_rate"})
 
 
 def read_episodes(run_dir: Path) -> list[dict[str, Any]]:
-    return read_jsonl(run_dir / "eval_episodes.jsonl")
+    return read_jsonl(RunFolder(run_dir).eval_episodes)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -76,17 +77,17 @@ def map_metrics(raw: dict[str, Any], mapping: dict[str, str]) -> dict[str, float
     return out
 
 
-def objective_score(metrics: dict[str, float | None], exp: Experiment) -> float | None:
-    value = metrics.get(exp.objective.metric)
+def objective_score(metrics: dict[str, float | None], objective: Objective) -> float | None:
+    value = metrics.get(objective.metric)
     if value is None:
         return None
-    return value if exp.objective.mode == "max" else -value
+    return value if objective.maximize else -value
 
 
-def feasibility(metrics: dict[str, float | None], exp: Experiment) -> tuple[bool | None, list[str]]:
+def feasibility(metrics: dict[str, float | None], objective: Objective) -> tuple[bool | None, list[str]]:
     """True/False against the constraints, None when a constrained metric is unknown."""
     violations, unknown = [], []
-    for c in exp.objective.constraints:
+    for c in objective.constraints:
         value = metrics.get(c.metric)
         if value is None:
             unknown.append(f"{c.metric} unknown")
@@ -113,24 +114,32 @@ def compare(
 
 
 def analyse(
-    run_dir: Path, exp: Experiment, previous: RunView | None, best: RunView | None, ws_runs: Path
+    run_dir: Path,
+    objective: Objective,
+    metric_map: dict[str, str],
+    behavior_rules: list[dict[str, Any]],
+    previous: RunView | None,
+    best: RunView | None,
 ) -> dict[str, Any]:
-    """The summary of a completed run."""
-    trainer = json.loads((run_dir / "trainer_summary.json").read_text(encoding="utf-8"))
-    metrics = map_metrics(trainer.get("metrics", {}), exp.trainer.metrics)
+    """The summary of a completed run (``previous`` and ``best`` are runs in the same runs folder)."""
+    runs = run_dir.parent
+    folder = RunFolder(run_dir)
+    trainer = json.loads(folder.trainer_summary.read_text(encoding="utf-8"))
+    if not isinstance(trainer, dict):
+        raise ValueError("trainer_summary.json is not an object")
+    metrics = map_metrics(trainer.get("metrics") or {}, metric_map)
     episodes = read_episodes(run_dir)
     intervals = {}
     for name in (*EPISODE_FLAGS.values(), "mean_reward"):
         values = episode_values(episodes, name)
         if values is not None and len(values):
             intervals[name] = bootstrap_mean(values).to_dict()
-    feasible, why = feasibility(metrics, exp)
-    maximize = exp.objective.mode == "max"
+    feasible, why = feasibility(metrics, objective)
     verdicts: dict[str, Any] = {}
     for label, other in (("previous", previous), ("best", best)):
         if other is None:
             continue
-        result = compare(episodes, read_episodes(ws_runs / other.id), exp.objective.metric, maximize)
+        result = compare(episodes, read_episodes(runs / other.id), objective.metric, objective.maximize)
         verdicts[label] = {
             "run_id": other.id,
             **(result or {"verdict": "inconclusive", "note": "no per-episode evaluation to compare"}),
@@ -139,29 +148,46 @@ def analyse(
     for label, other in (("previous", previous), ("best", best)):
         if other is not None:
             deltas[label] = {k: _delta(metrics.get(k), other.metrics.get(k)) for k in metrics}
+    missing = None
+    if metrics.get(objective.metric) is None:
+        reported = sorted(k for k, v in metrics.items() if v is not None)
+        missing = (
+            f"the objective metric {objective.metric!r} was not reported; the trainer reported: "
+            f"{', '.join(reported) if reported else 'nothing'} (map one with trainer.metrics in autopilot.yaml)"
+        )
+    steps = trainer.get("steps") if isinstance(trainer.get("steps"), int) else None
+    inherited = _inherited(folder)
+    inherited_steps: int = inherited["steps"] if isinstance(inherited.get("steps"), int) else 0
     return {
         "metrics": metrics,
         "intervals": intervals,
-        "objective": {
-            "metric": exp.objective.metric,
-            "mode": exp.objective.mode,
-            "value": metrics.get(exp.objective.metric),
-        },
-        "score": objective_score(metrics, exp),
+        "objective": {"metric": objective.metric, "mode": objective.mode, "value": metrics.get(objective.metric)},
+        "score": objective_score(metrics, objective),
         "feasible": feasible,
         "feasibility_notes": why,
+        "missing_metric": missing,
         "verdict": verdicts,
         "deltas": deltas,
         "behavioral_analysis": analyse_behavior(
-            metrics,
-            read_jsonl(run_dir / "metrics.jsonl"),
-            exp.objective.metric,
-            parse_rules(exp.analysis.behavior_rules),
+            metrics, read_jsonl(folder.metrics), objective.metric, parse_rules(behavior_rules)
         ),
-        "steps": trainer.get("steps"),
+        "steps": steps,
         "wall_s": trainer.get("wall_s"),
+        # What the policy cost in all: its own steps plus those of the checkpoint it continued from.
+        "cost": {"steps": (steps or 0) + inherited_steps, "inherited_steps": inherited_steps},
         "checkpoint": trainer.get("checkpoint"),
+        "selection": trainer.get("selection"),
     }
+
+
+def _inherited(folder: RunFolder) -> dict[str, Any]:
+    """``autopilot.inherited`` of the run's config: the cost of the checkpoint it continued from."""
+    try:
+        config = json.loads(folder.config.read_text(encoding="utf-8"))
+        inherited = config["autopilot"]["inherited"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return inherited if isinstance(inherited, dict) else {}
 
 
 def _delta(a: float | None, b: float | None) -> float | None:

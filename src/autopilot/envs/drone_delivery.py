@@ -15,7 +15,7 @@ gripper and holding flags, the vector to the nearest other drone and its closene
 Episode ends: ``delivered`` (box released gently inside the drop zone), ``collision`` (drones too close,
 or a hard ground impact), ``oob`` (left the arena), ``timeout`` (``max_steps``; a truncation).
 
-Metrics (DESIGN.md §7), each the fraction of finished episodes in which the event happened, so always in
+Metrics (docs/architecture.md), each the fraction of finished episodes in which the event happened, so always in
 [0, 1] whatever the number of drones and arenas: ``success_rate`` (delivered), ``hover_rate``,
 ``grip_rate``, ``carry_rate``, ``collision_rate``, ``oob_rate``, ``timeout_rate``; plus ``mean_reward``
 (mean episode return) and ``episode_length``. They are logged through PufferLib's info list every

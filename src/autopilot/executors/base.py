@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from autopilot.run_folder import TRAIN_LOG
+
 
 @dataclass(frozen=True)
 class TrialSpec:
@@ -19,6 +21,7 @@ class TrialSpec:
     env: dict[str, str]
     timeout_s: float
     stall_s: float
+    log_name: str = TRAIN_LOG  # stdout and stderr go to run_dir / log_name
     # Asked every few seconds while the trial runs (local executor): a reason to stop it early, or None.
     should_stop: Callable[[], str | None] | None = field(default=None, compare=False)
 

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
+from autopilot.run_folder import METRICS_FILE
 
-HEARTBEAT_FILE = "metrics.jsonl"
+HEARTBEAT_FILE = METRICS_FILE
 PRUNE_CHECK_S = 2.0
 
 
@@ -59,7 +60,7 @@ class LocalExecutor:
             raise errors[0]
 
     def run_one(self, spec: TrialSpec, on_start: OnStart, stop: threading.Event) -> TrialOutcome:
-        log_path = spec.run_dir / "train.log"
+        log_path = spec.run_dir / spec.log_name
         started = time.monotonic()
         with log_path.open("ab") as log:
             try:
@@ -77,7 +78,7 @@ class LocalExecutor:
                 on_start(spec, None)
                 return TrialOutcome(spec.run_id, stopped_by="not_found", detail=f"{spec.argv[0]}: {exc.strerror}")
             on_start(spec, proc.pid)
-            stopped_by, prune_detail = self._watch(proc, spec, started, stop)
+            stopped_by, prune_detail = self._watch(proc, spec, log_path, started, stop)
         code = proc.returncode
         return TrialOutcome(
             spec.run_id,
@@ -89,12 +90,12 @@ class LocalExecutor:
         )
 
     def _watch(
-        self, proc: subprocess.Popen[bytes], spec: TrialSpec, started: float, stop: threading.Event
+        self, proc: subprocess.Popen[bytes], spec: TrialSpec, log_path: Path, started: float, stop: threading.Event
     ) -> tuple[str | None, str]:
         last_activity, last_sizes, last_prune_check = started, (-1, -1), started
         while proc.poll() is None:
             now = time.monotonic()
-            sizes = (_size(spec.run_dir / HEARTBEAT_FILE), _size(spec.run_dir / "train.log"))
+            sizes = (_size(spec.run_dir / HEARTBEAT_FILE), _size(log_path))
             if sizes != last_sizes:
                 last_sizes, last_activity = sizes, now
             reason, detail = None, ""

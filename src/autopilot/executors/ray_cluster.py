@@ -25,10 +25,11 @@ import ray
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
 from autopilot.experiment import Resources
+from autopilot.run_folder import CHECKPOINTS, CONFIG_FILE, TRAINER_OUTPUTS
 from autopilot.workspace import Workspace
 
 # Files that come back from the worker; checkpoints follow in checkpoints/ (the loop's save strategy prunes).
-RETURNED = ("train.log", "metrics.jsonl", "trainer_summary.json", "eval_episodes.jsonl")
+RETURNED = TRAINER_OUTPUTS
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
 
 
@@ -52,9 +53,9 @@ def _run_on_worker(spec: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, 
         )
         outcome = LocalExecutor(1).run_one(local, lambda _s, _p: None, threading.Event())
         files = {name: (scratch / name).read_bytes() for name in RETURNED if (scratch / name).is_file()}
-        for path in sorted((scratch / "checkpoints").glob("*")) if (scratch / "checkpoints").is_dir() else []:
+        for path in sorted((scratch / CHECKPOINTS).glob("*")) if (scratch / CHECKPOINTS).is_dir() else []:
             if path.is_file() and path.stat().st_size <= MAX_CHECKPOINT_BYTES:
-                files[f"checkpoints/{path.name}"] = path.read_bytes()
+                files[f"{CHECKPOINTS}/{path.name}"] = path.read_bytes()
         return {"outcome": vars(outcome), "files": files, "node": os.uname().nodename}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -161,11 +162,11 @@ def _payload(spec: TrialSpec) -> dict[str, Any]:
 
 def _inputs(spec: TrialSpec) -> dict[str, bytes]:
     """config.json (with a warm-start checkpoint shipped alongside, its path rewritten for the worker)."""
-    config = json.loads((spec.run_dir / "config.json").read_text())
+    config = json.loads((spec.run_dir / CONFIG_FILE).read_text())
     inputs: dict[str, bytes] = {}
     load = config.get("train", {}).get("load_model_path")
     if load and Path(load).is_file():
         inputs["warm_start.pt"] = Path(load).read_bytes()
         config["train"]["load_model_path"] = "warm_start.pt"  # relative to the trainer's working folder
-    inputs["config.json"] = json.dumps(config).encode()
+    inputs[CONFIG_FILE] = json.dumps(config).encode()
     return inputs

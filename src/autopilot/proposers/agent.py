@@ -16,10 +16,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from autopilot.experiment import AgentOptions, Objective
+from autopilot.experiment import AgentOptions
+from autopilot.objective import Objective
 from autopilot.proposers.base import Context, Proposal, Proposer
 from autopilot.proposers.ga import GAProposer
 from autopilot.records import RunView
+from autopilot.trainers.protocol import protocol_env
 
 
 @dataclass
@@ -47,16 +49,7 @@ def run_agent(opts: AgentOptions, workspace: Path, prompt: str, last_run: Path |
     argv = [arg.replace("{prompt}", prompt).replace("{workspace}", str(workspace)) for arg in opts.command]
     env = dict(os.environ)
     if last_run is not None:
-        env.update(
-            {
-                "AUTOPILOT_RUN_DIR": str(last_run),
-                "AUTOPILOT_RUN_ID": last_run.name,
-                "AUTOPILOT_CONFIG": str(last_run / "config.json"),
-                "PUFFER_AUTOPILOT_RUN_DIR": str(last_run),
-                "PUFFER_AUTOPILOT_RUN_ID": last_run.name,
-                "PUFFER_AUTOPILOT_SUMMARY": str(last_run / "summary.json"),
-            }
-        )
+        env.update(protocol_env(last_run))
     env["AUTOPILOT_WORKSPACE"] = str(workspace)
     try:
         proc = subprocess.Popen(

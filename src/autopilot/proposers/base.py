@@ -1,15 +1,17 @@
-"""The proposer interface (DESIGN.md §8): ``propose(history, n, context) -> list[Proposal]``."""
+"""The proposer interface (docs/architecture.md): ``propose(history, n, context) -> list[Proposal]``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autopilot.experiment import Objective, ProposerSpec
+from autopilot.experiment import ProposerSpec
+from autopilot.objective import Objective
 from autopilot.records import RunView
 from autopilot.space import SearchSpace
 
@@ -38,11 +40,32 @@ class Context:
     workspace: Path | None = None  # for validating checkpoint paths; never written by a proposer
 
 
+class Batch(list[Proposal]):
+    """A batch of proposals with the proposer's notes on what it could not do (fallbacks), which the loop
+    journals, and the proposals it refused itself (``(reasons, overrides)``), which the loop records in
+    failures.json. Any proposer may return a plain list: it has nothing to note."""
+
+    def __init__(
+        self,
+        proposals: Iterable[Proposal] = (),
+        notes: Iterable[str] = (),
+        refused: Iterable[tuple[list[str], Any]] = (),
+    ) -> None:
+        super().__init__(proposals)
+        self.notes = list(notes)
+        self.refused = list(refused)
+
+
+def notes_of(batch: list[Proposal]) -> list[str]:
+    return batch.notes if isinstance(batch, Batch) else []
+
+
+def refused_of(batch: list[Proposal]) -> list[tuple[list[str], Any]]:
+    return batch.refused if isinstance(batch, Batch) else []
+
+
 class Proposer(ABC):
     name = "base"
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []  # what the last call could not do (dropped actions, fallbacks): journalled
 
     @abstractmethod
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:

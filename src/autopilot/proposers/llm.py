@@ -19,7 +19,7 @@ from typing import Any
 from autopilot.config import OverrideError, to_dotted
 from autopilot.experiment import LLMOptions
 from autopilot.leaderboard import ranked
-from autopilot.proposers.base import Context, Proposal, Proposer, history_for_proposers
+from autopilot.proposers.base import Batch, Context, Proposal, Proposer, history_for_proposers
 from autopilot.proposers.ga import GAProposer
 from autopilot.records import RunView
 
@@ -112,8 +112,8 @@ def parse_actions(text: str) -> list[dict[str, Any]]:
         raise LLMUnavailable("no JSON in the answer")
     try:
         data, _ = json.JSONDecoder().raw_decode(body[start:])
-    except ValueError as exc:
-        raise LLMUnavailable(f"unparsable answer: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise LLMUnavailable(f"unparsable answer: {str(exc)[:200] or 'nested too deeply'}") from None
     actions = data.get("actions") if isinstance(data, dict) else data
     if not isinstance(actions, list):
         raise LLMUnavailable("the answer has no list of actions")
@@ -205,9 +205,10 @@ def build_context(history: list[RunView], context: Context, token_budget: int, r
 class LLMProposer(Proposer):
     name = "llm"
 
-    def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
+    def propose(self, history: list[RunView], n: int, context: Context) -> Batch:
         history = history_for_proposers(history)
-        self.notes = []
+        notes: list[str] = []
+        refused: list[tuple[list[str], Any]] = []
         opts = context.options.llm
         data = build_context(history, context, opts.context_tokens)
         user = f"Propose {n} experiments as JSON actions.\n<data>\n{data}\n</data>\nReply with JSON only."
@@ -215,34 +216,47 @@ class LLMProposer(Proposer):
         try:
             actions = parse_actions(complete(opts, system, user))
         except LLMUnavailable as exc:
-            self.notes.append(f"llm unavailable ({exc}): the GA proposes the whole batch")
-            return self._fallback(history, n, context, "llm unavailable")
-        proposals = self._to_proposals(actions, history, context)[:n]
+            notes.append(f"llm unavailable ({exc}): the GA proposes the whole batch")
+            return Batch(self._fallback(history, n, context, "llm unavailable"), notes)
+        proposals = self._to_proposals(actions, history, context, notes, refused)[:n]
         if len(proposals) < n:
-            self.notes.append(f"llm gave {len(proposals)} valid of {n}: the GA fills {n - len(proposals)}")
+            notes.append(f"llm gave {len(proposals)} valid of {n}: the GA fills {n - len(proposals)}")
             proposals += self._fallback(history, n - len(proposals), context, "llm shortfall")
-        return proposals
+        return Batch(proposals, notes, refused)
 
-    def _to_proposals(self, actions: list[dict[str, Any]], history: list[RunView], context: Context) -> list[Proposal]:
+    def _to_proposals(
+        self,
+        actions: list[dict[str, Any]],
+        history: list[RunView],
+        context: Context,
+        notes: list[str],
+        refused: list[tuple[list[str], Any]],
+    ) -> list[Proposal]:
+        """Valid actions as proposals; every dropped one is noted and, with its reasons, refused."""
         runs = {v.id: v for v in history if v.state == "complete"}
         model = context.options.llm.model or "?"
         out = []
+
+        def drop(i: int, reasons: list[str], raw: Any) -> None:
+            notes.append(f"action {i} dropped: {'; '.join(reasons)}"[:2000])
+            refused.append(([f"llm action {i}: {r}" for r in reasons], raw))
+
         for i, action in enumerate(actions):
             kind, raw = action.get("type"), action.get("overrides")
             reasoning = str(action.get("reasoning", ""))[:1000]
             if kind not in ("mutate", "explore") or not isinstance(raw, dict):
-                self.notes.append(f"action {i} dropped: needs type mutate|explore and an overrides object")
+                drop(i, ["needs type mutate|explore and an overrides object"], action)
                 continue
             try:
                 overrides = to_dotted(raw)
             except OverrideError as exc:
-                self.notes.append(f"action {i} dropped: {'; '.join(exc.errors)}")
+                drop(i, exc.errors, raw)
                 continue
             parents: list[str] = []
             if kind == "mutate":
                 parent = runs.get(str(action.get("parent_id")))
                 if parent is None:
-                    self.notes.append(f"action {i} dropped: unknown parent_id {action.get('parent_id')!r}")
+                    drop(i, [f"unknown parent_id {str(action.get('parent_id'))[:80]!r}"], raw)
                     continue
                 derived = context.space.derived_keys
                 base = {k: v for k, v in to_dotted(parent.overrides).items() if k not in derived}
@@ -250,7 +264,7 @@ class LLMProposer(Proposer):
                 parents = [parent.id]
             result = context.space.validate(overrides, context.baseline, context.workspace)
             if not result.ok:
-                self.notes.append(f"action {i} dropped: {'; '.join(result.errors)}")
+                drop(i, result.errors, overrides)
                 continue
             out.append(Proposal(overrides, parents, ["llm", kind, f"model:{model}"], self.name, reasoning))
         return out

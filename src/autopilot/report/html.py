@@ -14,6 +14,7 @@ from autopilot.leaderboard import leaderboard_rows, ranked
 from autopilot.progress import last_metrics_line
 from autopilot.records import Records, RunView, utc_now
 from autopilot.report import plots
+from autopilot.run_folder import RunFolder
 from autopilot.workspace import Workspace, atomic_write_text
 
 STYLE = """
@@ -42,12 +43,12 @@ def _steps(ws: Workspace, view: RunView) -> int:
 
 def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
     history = Records(ws).history()
-    promotion = decide(history, exp, ws.runs)
+    promotion = decide(history, exp.objective, ws.runs)
     metric = exp.objective.metric
     top = ranked(history)[:5]
     figures = [
-        plots.best_so_far(history, {v.id: _steps(ws, v) for v in history}, metric),
-        plots.learning_curves({v.id: read_jsonl(ws.runs / v.id / "metrics.jsonl") for v in top}, metric),
+        plots.champion_so_far(history, {v.id: _steps(ws, v) for v in history}, promotion.timeline, metric),
+        plots.learning_curves({v.id: read_jsonl(RunFolder(ws.runs / v.id).metrics) for v in top}, metric),
         plots.funnel(top),
         plots.objective_vs_parameters(history, exp.space, baseline),
         plots.failures_over_time(history),
@@ -57,12 +58,12 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
     best = (
         (
             f"<p>Best run: <b>{_e(champion.id)}</b> ({_e(metric)} = {_num(champion.metrics.get(metric))}); "
-            f"{_e(promotion.evidence.get(champion.id))}.</p>"
+            f"{_e(promotion.evidence.get(champion.id))}.{_selection(champion)}</p>"
         )
         if champion
         else "<p>No completed run yet.</p>"
     )
-    rows = leaderboard_rows(history, exp, promotion)
+    rows = leaderboard_rows(history, exp.objective, promotion)
     board = "".join(
         f"<tr class='{'best' if r['best'] else ''}'><td>{r['rank']}{' *' if r['best'] else ''}</td>"
         f"<td>{_e(r['run_id'])}</td><td>{_num(r['objective'][metric])}</td>"
@@ -113,6 +114,14 @@ def _insight_row(view: RunView) -> str:
         f"<td>{_e(analysis.get('next_focus'))}</td><td>{'<br>'.join(_e(i) for i in analysis.get('insights', []))}"
         f"</td><td>{_e(shown)}</td></tr>"
     )
+
+
+def _selection(view: RunView) -> str:
+    """Which of the run's checkpoints its result comes from (best-smoothed or final), when the trainer said."""
+    selection = (view.summary or {}).get("selection")
+    if not isinstance(selection, dict) or not selection.get("why"):
+        return ""
+    return f" Its policy: {_e(selection['why'])}."
 
 
 def write_report(ws: Workspace, exp: Experiment, baseline: dict[str, Any], out: Path | None = None) -> Path:

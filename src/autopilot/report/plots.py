@@ -28,30 +28,35 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def best_so_far(history: list[RunView], steps_of: dict[str, int], metric: str) -> Figure:
-    """Best score so far against cumulative environment steps and cumulative trainer wall time."""
+def champion_so_far(
+    history: list[RunView], steps_of: dict[str, int], timeline: list[tuple[str, str]], metric: str
+) -> Figure:
+    """The champion's score (the run the promotion rule picks, as the report's text names it) against
+    cumulative environment steps and cumulative trainer wall time."""
     fig = Figure(figsize=(10, 3.4))
     ax_steps, ax_wall = fig.subplots(1, 2)
+    champion_after = dict(timeline)
+    score_of = {v.id: v.score for v in history}
     steps = wall = 0.0
-    best: float | None = None
+    current: float | None = None
     xs_steps, xs_wall, ys = [], [], []
     for view in history:
         steps += steps_of.get(view.id, 0)
         wall += view.record.wall_s or 0.0
-        if view.state == "complete" and view.score is not None:
-            best = view.score if best is None else max(best, view.score)
-        if best is not None:
+        if view.id in champion_after:
+            current = score_of.get(champion_after[view.id])
+        if current is not None:
             xs_steps.append(steps)
             xs_wall.append(wall / 60)
-            ys.append(best)
+            ys.append(current)
     ax_steps.step(xs_steps, ys, where="post")
     ax_steps.set_xlabel("cumulative environment steps")
     ax_wall.step(xs_wall, ys, where="post", color="tab:orange")
     ax_wall.set_xlabel("cumulative trainer wall time (min)")
     for ax in (ax_steps, ax_wall):
-        ax.set_ylabel(f"best score ({metric})")
+        ax.set_ylabel(f"champion's score ({metric})")
         ax.grid(alpha=0.3)
-    fig.suptitle("best-so-far score")
+    fig.suptitle("champion so far (the promotion rule's pick)")
     return fig
 
 

@@ -1,4 +1,4 @@
-"""The trainer side of the trainer protocol (DESIGN.md §6): file names, metric lines, the summary, failures.
+"""The trainer side of the trainer protocol (docs/architecture.md): variables, metric lines, the summary, failures.
 
 A trainer speaks to the loop only through files in its run folder. This module has no heavy imports, so a
 ``command`` trainer written in Python can use it too.
@@ -14,16 +14,26 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from autopilot.run_folder import CHECKPOINTS, CONFIG_FILE, EVAL_FILE, METRICS_FILE, TRAINER_SUMMARY_FILE
 from autopilot.workspace import atomic_write_json, atomic_write_text
 
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "trainer_summary.json"
-EVAL_FILE = "eval_episodes.jsonl"
-CONFIG_FILE = "config.json"
-CHECKPOINTS = "checkpoints"
+__all__ = ["CHECKPOINTS", "CONFIG_FILE", "EVAL_FILE", "METRICS_FILE", "TRAINER_SUMMARY_FILE", "protocol_env"]
 
 # Failure classes a trainer may name on its last stderr line as "<class>: <text>".
 TRAINER_FAILURE_CLASSES = ("nan_loss", "oom", "invalid_config", "killed", "crash")
+
+
+def protocol_env(run_dir: Path) -> dict[str, str]:
+    """The variables that tell a trainer (or an agent reading the last run) where its run's files are."""
+    return {
+        "AUTOPILOT_RUN_DIR": str(run_dir),
+        "AUTOPILOT_CONFIG": str(run_dir / CONFIG_FILE),
+        "AUTOPILOT_RUN_ID": run_dir.name,
+        # The names the seeds' agents and scripts read.
+        "PUFFER_AUTOPILOT_RUN_DIR": str(run_dir),
+        "PUFFER_AUTOPILOT_SUMMARY": str(run_dir / TRAINER_SUMMARY_FILE),
+        "PUFFER_AUTOPILOT_RUN_ID": run_dir.name,
+    }
 
 
 class TrainerFailure(Exception):
@@ -82,4 +92,4 @@ def write_eval_episodes(run_dir: Path, episodes: list[dict[str, Any]]) -> None:
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    atomic_write_json(run_dir / SUMMARY_FILE, summary)
+    atomic_write_json(run_dir / TRAINER_SUMMARY_FILE, summary)

@@ -1,0 +1,38 @@
+"""The one list of proposer names, each with where its class lives (imported only when asked for)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from autopilot.proposers.base import Proposer
+
+# name -> "module:Class". Lazy, so that naming a proposer in autopilot.yaml is checked without importing
+# every proposer's dependencies (the LLM SDKs, Optuna, PufferLib's Protein).
+_CLASSES: dict[str, str] = {
+    "hybrid": "autopilot.proposers.hybrid:HybridProposer",
+    "ga": "autopilot.proposers.ga:GAProposer",
+    "tpe": "autopilot.proposers.optuna_samplers:TPEProposer",
+    "cmaes": "autopilot.proposers.optuna_samplers:CmaEsProposer",
+    "random": "autopilot.proposers.optuna_samplers:RandomSamplerProposer",
+    "behavior": "autopilot.proposers.behavior:BehaviorProposer",
+    "manual": "autopilot.proposers.manual:ManualProposer",
+    "llm": "autopilot.proposers.llm:LLMProposer",
+    "agent": "autopilot.proposers.agent:AgentProposer",
+    "protein": "autopilot.proposers.protein:ProteinProposer",
+}
+PROPOSER_NAMES: tuple[str, ...] = tuple(_CLASSES)
+
+
+def proposer_class(name: str) -> type[Proposer]:
+    where = _CLASSES.get(name)
+    if where is None:
+        raise ValueError(f"proposer.name: {name!r} is not available; available: {', '.join(sorted(_CLASSES))}")
+    module, _, attr = where.partition(":")
+    cls: type[Proposer] = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def make_proposer(name: str) -> Proposer:
+    return proposer_class(name)()

@@ -1,0 +1,154 @@
+"""Held-out evaluation of a policy: each episode on fresh seeds, with outcome flags for the built-in task."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autopilot.trainers.protocol import CONFIG_FILE
+from autopilot.trainers.puffer.build import (
+    BUILTIN_ENV,
+    StopRequest,
+    build_env_and_policy,
+    import_pufferl,
+    seed_everything,
+)
+from autopilot.workspace import atomic_write_text, read_json
+
+
+def evaluate_policy(
+    policy: Any,
+    config: dict[str, Any],
+    env_name: str,
+    vecenv: Any,
+    episodes: int,
+    seed: int,
+    env_settings: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """``episodes`` held-out episodes on the evaluation env (``env_settings``, not the run's own when they
+    differ); ``vecenv`` is the training env, reused when the settings are the same."""
+    if env_name == BUILTIN_ENV:
+        return evaluate_builtin(policy, env_settings, episodes, seed)
+    if env_settings == config.get("env", {}):
+        return evaluate_generic(policy, vecenv, episodes, seed)
+    eval_env, _ = build_env_and_policy({**config, "env": env_settings}, env_name, seed)
+    try:
+        return evaluate_generic(policy, eval_env, episodes, seed)
+    finally:
+        eval_env.close()
+
+
+def evaluate_builtin(policy: Any, env_settings: dict[str, Any], episodes: int, seed: int) -> list[dict[str, Any]]:
+    """Run the policy on fresh arenas seeded ``seed``; each drone flies exactly one episode."""
+    import torch
+
+    from autopilot.envs.drone_delivery import DroneDelivery
+
+    env_kwargs = dict(env_settings)
+    drones = int(env_kwargs.pop("num_drones", 8))
+    env_kwargs.pop("num_envs", None)
+    arenas = math.ceil(episodes / drones)
+    env = DroneDelivery(
+        num_envs=arenas, num_drones=drones, single_episode=True, record_episodes=True, seed=seed, **env_kwargs
+    )
+    obs, _ = env.reset(seed=seed)
+    with torch.no_grad():
+        while env.active.any():
+            action = _policy_action(policy, obs)
+            obs, *_ = env.step(action)
+    # Take the first ``episodes`` drones by index, not by finishing time: fast endings would bias the sample.
+    chosen = sorted(env.episodes, key=lambda e: e["agent"])[:episodes]
+    return [
+        {
+            "episode": i,
+            "seed": seed,
+            "success": e["delivered"],
+            **{k: e[k] for k in ("delivered", "hover", "grip", "carry", "collision", "oob", "timeout")},
+            "return": round(e["return"], 6),
+            "length": e["length"],
+        }
+        for i, e in enumerate(chosen)
+    ]
+
+
+def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_steps: int = 100_000) -> list[dict]:
+    """Any PufferLib env: per-episode return and length tracked from rewards and dones (no outcome flags)."""
+    import torch
+
+    obs, _ = vecenv.reset(seed=seed)
+    n = vecenv.num_agents
+    ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
+    done_eps: list[dict[str, Any]] = []
+    with torch.no_grad():
+        for _ in range(max_steps):
+            obs, rewards, terminals, truncations, _ = vecenv.step(_policy_action(policy, obs))
+            ret += rewards
+            length += 1
+            for i in np.flatnonzero(np.logical_or(terminals, truncations)):
+                done_eps.append(
+                    {
+                        "episode": len(done_eps),
+                        "seed": seed,
+                        "return": round(float(ret[i]), 6),
+                        "length": int(length[i]),
+                    }
+                )
+                ret[i], length[i] = 0.0, 0
+            if len(done_eps) >= episodes:
+                break
+    return done_eps[:episodes]
+
+
+def _policy_action(policy: Any, obs: np.ndarray) -> np.ndarray:
+    """Sample from the policy as it was trained (PPO's policies are stochastic; a mean action can stall)."""
+    import pufferlib.pytorch
+    import torch
+
+    logits, _ = policy.forward_eval(torch.as_tensor(obs), None)
+    action, _, _ = pufferlib.pytorch.sample_logits(logits)
+    action = action.cpu().numpy()
+    if isinstance(logits, torch.distributions.Normal):
+        action = np.clip(action, -1.0, 1.0)
+    return action
+
+
+def eval_metrics(episodes: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Rates over the evaluation episodes (unknown, i.e. absent, when the env has no such flag)."""
+    from autopilot.envs.drone_delivery import RATE_NAMES
+
+    out: dict[str, float | None] = {}
+    if not episodes:
+        return out
+    for flag, name in RATE_NAMES.items():
+        if flag in episodes[0]:
+            out[name] = sum(bool(e[flag]) for e in episodes) / len(episodes)
+    out["mean_reward"] = float(np.mean([e["return"] for e in episodes]))
+    out["episode_length"] = float(np.mean([e["length"] for e in episodes]))
+    return out
+
+
+def evaluate_checkpoint(
+    run_dir: Path, checkpoint: Path, episodes: int, seed: int, out: Path, stop: StopRequest
+) -> dict[str, Any]:
+    """Re-evaluate a run's checkpoint on ``episodes`` held-out episodes seeded ``seed``; writes ``out``."""
+    import torch
+
+    config = read_json(run_dir / CONFIG_FILE)
+    env_name = config.get("base", {}).get("env_name") or BUILTIN_ENV
+    import_pufferl(stop)
+    seed_everything(seed)
+    vecenv, policy = build_env_and_policy(config, env_name, seed)
+    state = torch.load(checkpoint, map_location=config["train"].get("device", "cpu"))
+    policy.load_state_dict({k.replace("module.", ""): v for k, v in state.items()})
+    policy.eval()
+    torch.manual_seed(seed)
+    settings = (config.get("autopilot", {}).get("evaluation") or {}).get("env") or config.get("env", {})
+    records = evaluate_policy(policy, config, env_name, vecenv, episodes, seed, settings)
+    vecenv.close()
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    atomic_write_text(out, lines)
+    return {"episodes": len(records), "seed": seed, "metrics": eval_metrics(records), "out": str(out)}

@@ -1,0 +1,136 @@
+"""Helpers shared by the test modules: fake-trainer workspaces and loops, proposer contexts and histories."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from autopilot import presets
+from autopilot.experiment import ProposerSpec
+from autopilot.loader import load
+from autopilot.loop import Loop, RunOptions
+from autopilot.objective import Objective
+from autopilot.progress import Progress
+from autopilot.proposers.base import Context
+from autopilot.proposers.registry import make_proposer
+from autopilot.records import Case, Records, RunRecord, RunView
+from autopilot.scaffold import scaffold
+from autopilot.space import SearchSpace
+from autopilot.workspace import Workspace
+
+FAKE = Path(__file__).parent / "fakes" / "fake_trainer.py"
+AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
+BEHAVIORS = [
+    "ok",
+    "hang",
+    "stall",
+    "crash",
+    "nan",
+    "nosummary",
+    "garbage",
+    "segv",
+    "spawn",
+    "pause",
+    "report_parent",
+    "curve",
+]
+
+
+def make_ws(root: Path, **overrides: Any) -> Workspace:
+    """A command-trainer workspace driving the fake trainer; ``overrides`` patch autopilot.yaml sections."""
+    scaffold(root, "command")
+    experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
+    experiment["trainer"]["command"] = [sys.executable, str(FAKE), "{run_dir}"]
+    experiment["objective"] = {"metric": "score", "mode": "max", "constraints": []}
+    experiment["search_space"] = {
+        "train.x": {"type": "float", "low": 0.0, "high": 1.0},
+        "train.behavior": {"type": "categorical", "choices": BEHAVIORS, "tune": False},
+        "train.sleep": {"type": "float", "low": 0.0, "high": 60.0, "tune": False},
+        "train.seed": {"type": "int", "low": 0, "high": 1_000_000, "tune": False},
+        "autopilot.resume_mode": {"type": "categorical", "choices": ["fresh", "continue"], "tune": False},
+        "autopilot.resume_from": {"type": "run_ref"},
+        "autopilot.save_strategy": {"type": "categorical", "choices": ["best", "latest", "all"], "tune": False},
+    }
+    experiment["rules"] = []
+    experiment["resources"].update({"timeout_minutes": 0.05, "stall_seconds": 1.5})
+    for section, values in overrides.items():
+        experiment[section].update(values)
+    (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
+    baseline = {
+        "train": {"x": 0.5, "behavior": "ok", "sleep": 0.0, "seed": 1},
+        "autopilot": {"resume_mode": "fresh", "save_strategy": "all"},
+    }
+    for mode in ("quick", "full"):
+        (root / "configs" / f"baseline_{mode}.json").write_text(json.dumps(baseline))
+    return Workspace(root)
+
+
+def make_loop(ws: Workspace, **options: Any) -> Loop:
+    quiet = Progress(ws, "score", live=False)
+    quiet.message = lambda text: None  # type: ignore[method-assign]
+    return Loop(load(ws), RunOptions(**options), progress=quiet)
+
+
+def queue(ws: Workspace, *overrides: dict[str, Any]) -> None:
+    """Put cases straight into cases/pending/ (as `autopilot propose` would)."""
+    loop = make_loop(ws)
+    for i, override in enumerate(overrides):
+        result = loop.loaded.validate(override)
+        assert result.ok, result.errors
+        loop.records.write_case(
+            Case(
+                case_id=f"c{i:011d}", overrides=result.normalized, proposer="test", created=f"2026-01-01T00:00:{i:02d}Z"
+            )
+        )
+
+
+def runs(ws: Workspace) -> list[Any]:
+    return Records(ws).history()
+
+
+SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
+BASELINE = presets.baseline_config("builtin", "drone_delivery", "quick")
+
+
+def context(
+    seed: int = 0,
+    safe_mode: bool = False,
+    analysis: dict[str, Any] | None = None,
+    space: SearchSpace = SPACE,
+    baseline: dict[str, Any] = BASELINE,
+    objective: Objective | None = None,
+) -> Context:
+    return Context(
+        space=space,
+        objective=objective or Objective(),
+        baseline=baseline,
+        options=ProposerSpec(),
+        seed=seed,
+        safe_mode=safe_mode,
+        last_analysis=analysis,
+    )
+
+
+def view(
+    i: int, overrides: dict[str, Any], score: float | None, state: str = "complete", metric: str = "success_rate"
+) -> RunView:
+    record = RunRecord(
+        id=f"2026-01-01T0000{i:02d}Z-{i:06x}", case_id=f"case{i}", state=state, created=f"2026-01-01T00:00:{i:02d}Z"
+    )
+    summary = None
+    if state == "complete" and score is not None:
+        summary = {"metrics": {metric: score, "collision_rate": 0.0}, "score": score, "feasible": True}
+    return RunView(record, overrides, summary)
+
+
+def random_history(k: int, seed: int = 0) -> list[RunView]:
+    proposals = make_proposer("random").propose([], k, context(seed=seed + 100))
+    rng = np.random.default_rng(seed)
+    return [
+        view(i, SPACE.validate(p.overrides, BASELINE).normalized, float(rng.uniform())) for i, p in enumerate(proposals)
+    ]

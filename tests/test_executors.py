@@ -1,0 +1,93 @@
+"""One contract over every executor: a real trainer process, run and reported the same way locally and on a
+real Ray head on loopback (limits enforced, outcomes classified, files back in the run folder)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import FAKE
+
+from autopilot.executors.base import Executor, TrialOutcome, TrialSpec
+from autopilot.executors.local import LocalExecutor
+from autopilot.experiment import Resources
+from autopilot.trainers.command import trainer_env
+from autopilot.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["local", "ray"])
+def executor(request: pytest.FixtureRequest, tmp_path: Path) -> Executor:
+    if request.param == "local":
+        return LocalExecutor(workers=2, grace_s=2.0)
+    from autopilot.executors.ray_cluster import RayExecutor
+
+    address = request.getfixturevalue("ray_address")
+    return RayExecutor(2, address, Resources(num_cpus=1), Workspace(tmp_path))
+
+
+def trial(tmp_path: Path, name: str, behavior: str, timeout_s: float = 30.0, stall_s: float = 20.0) -> TrialSpec:
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"train": {"behavior": behavior, "x": 0.7}}))
+    return TrialSpec(name, [sys.executable, str(FAKE), str(run_dir)], run_dir, trainer_env(run_dir), timeout_s, stall_s)
+
+
+def execute(executor: Executor, specs: list[TrialSpec], stop: threading.Event | None = None) -> dict[str, Any]:
+    outcomes: dict[str, TrialOutcome] = {}
+    started: list[str] = []
+    executor.run(
+        [lambda s=s: s for s in specs],  # type: ignore[misc]
+        lambda spec, _pid: started.append(spec.run_id),
+        lambda spec, outcome: outcomes.__setitem__(spec.run_id, outcome),
+        stop or threading.Event(),
+    )
+    assert sorted(started) == sorted(s.run_id for s in specs)  # every trial reported its start
+    return outcomes
+
+
+def test_a_trial_that_succeeds_reports_exit_0_and_its_files(executor: Executor, tmp_path: Path) -> None:
+    spec = trial(tmp_path, "ok", "ok")
+    outcome = execute(executor, [spec])["ok"]
+    assert (outcome.exit_code, outcome.stopped_by) == (0, None)
+    summary = json.loads((spec.run_dir / "trainer_summary.json").read_text())
+    assert summary["metrics"]["score"] == 0.7
+    assert (spec.run_dir / "metrics.jsonl").read_text().strip()
+
+
+@pytest.mark.parametrize(
+    ("behavior", "stopped_by", "timeout_s", "stall_s"),
+    [("hang", "timeout", 3.0, 60.0), ("stall", "stalled", 60.0, 2.0)],
+)
+def test_limits_are_enforced_by_killing_the_trial(
+    executor: Executor, tmp_path: Path, behavior: str, stopped_by: str, timeout_s: float, stall_s: float
+) -> None:
+    spec = trial(tmp_path, behavior, behavior, timeout_s=timeout_s, stall_s=stall_s)
+    outcome = execute(executor, [spec])[behavior]
+    assert outcome.stopped_by == stopped_by and outcome.detail
+
+
+def test_a_crash_and_a_missing_program_are_reported_not_raised(executor: Executor, tmp_path: Path) -> None:
+    crash = trial(tmp_path, "crash", "crash")
+    missing = trial(tmp_path, "missing", "ok")
+    missing = TrialSpec("missing", ["/nonexistent/trainer"], missing.run_dir, missing.env, 30.0, 20.0)
+    outcomes = execute(executor, [crash, missing])
+    assert outcomes["crash"].exit_code == 1 and outcomes["crash"].stopped_by is None
+    assert "ValueError: something broke" in (crash.run_dir / "train.log").read_text()
+    assert outcomes["missing"].stopped_by == "not_found"
+
+
+def test_a_stop_terminates_running_trials(executor: Executor, tmp_path: Path) -> None:
+    stop = threading.Event()
+    timer = threading.Timer(3.0, stop.set)
+    timer.start()
+    try:
+        outcomes = execute(executor, [trial(tmp_path, "hang", "hang", timeout_s=120.0)], stop)
+    finally:
+        timer.cancel()
+    assert outcomes["hang"].stopped_by == "stop"
