@@ -1,5 +1,5 @@
 # The two commands of the README. Both set up first (scripts/setup.sh is idempotent and quick when done).
-.PHONY: setup run test lint clean
+.PHONY: setup run test test-fast lint clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,6 +18,10 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest
+
+# The tests without real processes (seconds); `make test` runs everything.
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

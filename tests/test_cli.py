@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
+
 AUTOPILOT = shutil.which("autopilot") or str(Path(sys.executable).with_name("autopilot"))
 
 

@@ -26,6 +26,8 @@ from autopilot.scaffold import scaffold
 from autopilot.space import SearchSpace
 from autopilot.workspace import Workspace
 
+pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
+
 SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
 BASELINE = presets.baseline_config("builtin", "drone_delivery", "quick")
 KEYS = [*SPACE.params, "autopilot.evaluation.episodes", "autopilot.eval_episodes", "train", "env", "x.y", ""]

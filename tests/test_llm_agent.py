@@ -23,6 +23,8 @@ from autopilot.proposers.registry import make_proposer
 from autopilot.records import Records
 from autopilot.workspace import Workspace
 
+pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
+
 SECRET = "sk-test-0123456789abcdef-secret"
 FAKE_AGENT = Path(__file__).parent / "fakes" / "fake_agent.py"
 

@@ -16,6 +16,8 @@ from helpers import AUTOPILOT, make_loop, make_ws, queue, runs
 from autopilot.records import Records
 from autopilot.workspace import Workspace, WorkspaceLock
 
+pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
+
 
 @pytest.mark.parametrize(
     ("behavior", "state", "failure_class"),

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import make_loop, make_ws, queue
+
+pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"

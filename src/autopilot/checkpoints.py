@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopilot.records import RunView, is_run_id
+from autopilot.run_folder import RunFolder
 from autopilot.workspace import Workspace
 
 
@@ -59,7 +60,7 @@ def apply_save_strategy(ws: Workspace, history: list[RunView], strategy: str, be
     for view in history:
         if view.state in ("running", "pending"):
             continue  # a live run's checkpoints are its own business until it ends
-        folder = ws.runs / view.id / "checkpoints"
+        folder = RunFolder(ws.runs / view.id).checkpoints
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.pt")):

@@ -27,6 +27,7 @@ from autopilot.proposers.base import (
     refused_of,
 )
 from autopilot.records import Case, Records, RunRecord, RunView, utc_now
+from autopilot.run_folder import RunFolder
 from autopilot.scaffold import AGENT_PROMPT
 from autopilot.workspace import Workspace, atomic_write_json, atomic_write_text, read_json
 
@@ -237,7 +238,7 @@ class Intake:
         seed_param = self.loaded.experiment.space.params.get("train.seed")
         if seed_param is None:
             return
-        overrides = to_dotted(_read_json_dict(self.records.run_dir(record.id) / "override.json"))
+        overrides = to_dotted(_read_json_dict(RunFolder(self.records.run_dir(record.id)).override))
         seed = int(record.seed or 0)
         assert seed_param.high is not None
         overrides["train.seed"] = (seed * 7919 + 104_729) % int(seed_param.high)

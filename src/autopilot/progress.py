@@ -16,6 +16,7 @@ from rich.table import Table
 
 from autopilot.executors.base import TrialSpec
 from autopilot.records import RunRecord
+from autopilot.run_folder import RunFolder
 from autopilot.workspace import Workspace
 
 PLAIN_EVERY_S = 30.0
@@ -105,7 +106,7 @@ class Progress:
         with self._lock:
             views = list(self.running.values())
         for view in views:
-            line = last_metrics_line(view.spec.run_dir / "metrics.jsonl") or {}
+            line = last_metrics_line(RunFolder(view.spec.run_dir).metrics) or {}
             elapsed = time.monotonic() - view.started
             step, total, sps = line.get("step"), line.get("total"), line.get("sps")
             eta = (total - step) / sps if isinstance(total, int) and step and sps else None

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autopilot.run_folder import RunFolder
 from autopilot.workspace import Workspace, atomic_write_json, read_json
 
 RUN_STATES = ("pending", "running", "complete", "failed", "timeout", "killed", "pruned")
@@ -205,27 +206,27 @@ class Records:
         return self.ws.runs / run_id
 
     def write_run(self, record: RunRecord) -> None:
-        atomic_write_json(self.run_dir(record.id) / "run.json", record.to_dict())
+        atomic_write_json(RunFolder(self.run_dir(record.id)).run_json, record.to_dict())
 
     def read_run(self, run_id: str) -> RunRecord:
-        return RunRecord.from_dict(read_json(self.run_dir(run_id) / "run.json"))
+        return RunRecord.from_dict(read_json(RunFolder(self.run_dir(run_id)).run_json))
 
     def run_ids(self) -> list[str]:
         if not self.ws.runs.is_dir():
             return []
-        return sorted(p.name for p in self.ws.runs.iterdir() if (p / "run.json").is_file())
+        return sorted(p.name for p in self.ws.runs.iterdir() if RunFolder(p).run_json.is_file())
 
     def history(self) -> list[RunView]:
         """Every run in time order, with its override and (when analysed) its summary."""
         views = []
         for run_id in self.run_ids():
-            folder = self.run_dir(run_id)
+            folder = RunFolder(self.run_dir(run_id))
             try:
-                record = RunRecord.from_dict(read_json(folder / "run.json"))
+                record = RunRecord.from_dict(read_json(folder.run_json))
             except (OSError, ValueError, TypeError):
                 continue  # a folder being created right now
-            overrides = _read_optional(folder / "override.json") or {}
-            summary = _read_optional(folder / "summary.json")
+            overrides = _read_optional(folder.override) or {}
+            summary = _read_optional(folder.summary)
             views.append(RunView(record, overrides, summary))
         # Run ids sort by the second; creation times break ties within one second.
         return sorted(views, key=lambda v: (v.record.created, v.id))

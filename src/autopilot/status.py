@@ -16,6 +16,7 @@ from autopilot.guardrails import evaluate
 from autopilot.leaderboard import leaderboard_rows
 from autopilot.progress import last_metrics_line
 from autopilot.records import RUN_STATES, Records
+from autopilot.run_folder import RunFolder
 from autopilot.workspace import Workspace, WorkspaceLock
 
 
@@ -43,7 +44,7 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
     trials = []
     for view in history:
         if view.state == "running":
-            line = last_metrics_line(ws.runs / view.id / "metrics.jsonl") or {}
+            line = last_metrics_line(RunFolder(ws.runs / view.id).metrics) or {}
             trials.append(
                 {
                     "run_id": view.id,

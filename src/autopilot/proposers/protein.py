@@ -53,6 +53,9 @@ def sweep_config(context: Context) -> dict[str, Any]:
     }
 
 
+MAX_OBSERVATIONS = 200  # the GP refits on every call: the best 100 and the latest 100 runs bound its cost
+
+
 class ProteinProposer(Proposer):
     name = "protein"
 
@@ -67,27 +70,77 @@ class ProteinProposer(Proposer):
         torch.manual_seed(seed)
         config = sweep_config(context)
         with contextlib.redirect_stdout(io.StringIO()):  # Protein prints its sample ranges
-            # Smaller candidate pools than Protein's defaults (1024 / 256): same method, CPU-sized.
-            protein = Protein(config, random_suggestions=256, suggestions_per_pareto=64)
+            # Cost is wall seconds, as pufferl passes it, with no cap (the loop enforces time limits); smaller
+            # candidate pools than Protein's defaults (1024 / 256): same method, CPU-sized.
+            protein = Protein(
+                config, max_suggestion_cost=float("inf"), random_suggestions=256, suggestions_per_pareto=64
+            )
         keys = set(to_dotted({k: v for k, v in config.items() if isinstance(v, dict)}))
         numeric = sorted({k.rsplit(".", 1)[0] for k in keys})
         base = to_dotted(context.baseline)
-        for view in history:
-            if view.state != "complete" or view.metrics.get(context.objective.metric) is None:
-                continue
+        observed = 0
+        for view in _observations(history, context.objective.metric):
             values = {k: to_dotted(view.overrides).get(k, base.get(k)) for k in numeric}
-            cost = float((view.summary or {}).get("steps") or 1)
+            cost = max(float(view.record.wall_s or (view.summary or {}).get("wall_s") or 1.0), 1e-3)
             protein.observe(to_nested(values), float(view.metrics[context.objective.metric]), cost)
+            observed += 1
+        space = protein.hyperparameters
         out = []
-        for _ in range(n):
-            with contextlib.redirect_stdout(io.StringIO()):  # and its predictions
-                hypers, _info = protein.suggest(None)
-            flat = to_dotted(hypers)
-            overrides: dict[str, Any] = {}
-            for key in numeric:
-                param = context.space.params[key]
-                low, high = param.tune_bounds()
-                value = min(max(float(flat[key]), low), high)
-                overrides[key] = round(value) if param.type in ("int", "pow2") else value
-            out.append(Proposal(overrides, [], ["protein"], self.name, "PufferLib Protein suggestion"))
+        with _fit_once_per_batch():
+            for i in range(n):
+                out.append(self._one(protein, space, numeric, observed, i, context))
         return out
+
+    def _one(self, protein: Any, space: Any, numeric: list[str], observed: int, i: int, context: Context) -> Proposal:
+        with contextlib.redirect_stdout(io.StringIO()):  # Protein prints its predictions
+            if observed == 0 and i > 0:
+                # Protein's first suggestion is its search centre, every time: the rest of a first batch samples
+                # around it instead of repeating it.
+                hypers = space.to_dict(space.sample(1)[0], None)
+                why = "PufferLib Protein: random sample around the search centre (first batch)"
+            else:
+                try:
+                    hypers, _info = protein.suggest(None)
+                    why = "PufferLib Protein suggestion"
+                except ValueError:  # tied results leave Protein's Pareto front empty (np.stack of nothing)
+                    best = max(protein.success_observations, key=lambda e: e["output"] * space.optimize_direction)
+                    hypers = space.to_dict(space.sample(1, mu=best["input"])[0], None)
+                    why = "PufferLib Protein: tied results, sample around the best observation"
+        flat = to_dotted(hypers)
+        overrides: dict[str, Any] = {}
+        for key in numeric:
+            param = context.space.params[key]
+            low, high = param.tune_bounds()
+            value = min(max(float(flat[key]), low), high)
+            overrides[key] = round(value) if param.type in ("int", "pow2") else value
+        return Proposal(overrides, [], ["protein"], self.name, why)
+
+
+@contextlib.contextmanager
+def _fit_once_per_batch() -> Any:
+    """Protein refits its two GPs (score, cost) on every ``suggest``; within one batch the data do not change,
+    so the fits after the first two are skipped and every suggestion uses the same fitted GPs."""
+    from pufferlib import sweep
+
+    real_train = sweep.gp.util.train
+    fits = 0
+
+    def train_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal fits
+        fits += 1
+        return real_train(*args, **kwargs) if fits <= 2 else None
+
+    sweep.gp.util.train = train_once
+    try:
+        yield
+    finally:
+        sweep.gp.util.train = real_train
+
+
+def _observations(history: list[RunView], metric: str) -> list[RunView]:
+    done = [v for v in history if v.state == "complete" and v.metrics.get(metric) is not None]
+    if len(done) <= MAX_OBSERVATIONS:
+        return done
+    best = sorted(done, key=lambda v: v.score if v.score is not None else float("-inf"))[-MAX_OBSERVATIONS // 2 :]
+    latest = done[-MAX_OBSERVATIONS // 2 :]
+    return [v for v in done if v in best or v in latest]

@@ -37,7 +37,7 @@ def _num(value: Any) -> str:
 def _steps(ws: Workspace, view: RunView) -> int:
     if view.summary and isinstance(view.summary.get("steps"), int):
         return int(view.summary["steps"])
-    line = last_metrics_line(ws.runs / view.id / "metrics.jsonl") or {}
+    line = last_metrics_line(RunFolder(ws.runs / view.id).metrics) or {}
     return int(line.get("step") or 0)
 
 
