@@ -22,9 +22,12 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import yaml
 from matplotlib.figure import Figure
 
+from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_mean
+from autopilot.objective import Objective
 from autopilot.records import Records
 from autopilot.workspace import Workspace
 
@@ -36,74 +39,55 @@ def iso(t: str) -> float:
 
 
 def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int) -> dict:
+    """One real `autopilot run --trials N` study; its result is the champion the tool hands the user."""
     subprocess.run([AUTOPILOT, "init", str(root)], check=True, capture_output=True)
     path = root / "configs" / "baseline_quick.json"
     baseline = json.loads(path.read_text())
     baseline["train"]["total_timesteps"] = steps
-    baseline["autopilot"]["eval_episodes"] = episodes
-    baseline["autopilot"]["save_strategy"] = "all"  # the held-out re-evaluation needs the best run's checkpoint
+    baseline["train"]["seed"] = 1 + seed  # study seeds vary the training seed too
+    baseline["autopilot"]["save_strategy"] = "all"  # the held-out re-evaluation needs the champion's checkpoint
     path.write_text(json.dumps(baseline))
+    experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
+    experiment["objective"]["evaluation"]["episodes"] = episodes
+    (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
     started = time.monotonic()
-    budget = trials * steps
-    # Iterate until the study has used its budget in environment steps (confirmation re-runs count too).
-    for _ in range(2 * -(-trials // batch)):
-        used = sum(int((v.summary or {}).get("steps") or 0) for v in Records(Workspace(root)).history())
-        if used >= budget:
-            break
-        subprocess.run(
-            [
-                AUTOPILOT,
-                "run",
-                "-w",
-                str(root),
-                "--proposer",
-                proposer,
-                "--seed",
-                str(seed),
-                "--batch-size",
-                str(batch),
-                "--iterations",
-                "1",
-            ],
-            capture_output=True,
-            timeout=7200,
-        )
+    argv = [AUTOPILOT, "run", "-w", str(root), "--proposer", proposer, "--seed", str(seed)]
+    argv += ["--batch-size", str(batch), "--trials", str(trials)]
+    done = subprocess.run(argv, capture_output=True, timeout=7200)
     views = Records(Workspace(root)).history()
-    curve, best, used, overhead, trainer = [], 0.0, 0, [], []
-    best_run = None
+    board = json.loads((root / "leaderboard.json").read_text()) if (root / "leaderboard.json").exists() else {}
+    champion = board.get("best")
+    curve, used, overhead, trainer = [], 0, [], []
+    by_id = {v.id: v for v in views}
+    timeline = decide(views, Objective(), root / "runs").timeline
+    champion_after = dict(timeline)
+    current = 0.0
     for v in views:
-        summary = v.summary or {}
-        used += int(summary.get("steps") or 0)
-        if used > budget * 1.01:
-            break  # the same budget for every proposer: trials past it do not count
-        score = (summary.get("metrics") or {}).get("success_rate")
-        if v.state == "complete" and isinstance(score, float) and score >= best:
-            best, best_run = score, v.id
-        curve.append((used, best))
+        used += int((v.summary or {}).get("steps") or 0)
+        if v.id in champion_after:
+            current = float(by_id[champion_after[v.id]].metrics.get("success_rate") or 0.0)
+        curve.append((used, current))
         if v.record.ended and v.record.wall_s:
             overhead.append(iso(v.record.ended) - iso(v.record.created) - v.record.wall_s)
             trainer.append(v.record.wall_s)
     held_out = None
-    if best_run:
+    if champion:
         subprocess.run(
-            [AUTOPILOT, "eval", best_run, "-w", str(root), "--episodes", "256", "--seed", "424242"],
+            [AUTOPILOT, "eval", champion, "-w", str(root), "--episodes", "256", "--seed", "424242"],
             capture_output=True,
             timeout=1200,
         )
-        eps = (
-            [
-                json.loads(line)
-                for line in (root / "runs" / best_run / "evals" / "seed-424242.jsonl").read_text().splitlines()
-            ]
-            if (root / "runs" / best_run / "evals" / "seed-424242.jsonl").exists()
-            else []
-        )
+        out = root / "runs" / champion / "evals" / "seed-424242.jsonl"
+        eps = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
         held_out = float(np.mean([e["success"] for e in eps])) if eps else None
     return {
         "proposer": proposer,
         "seed": seed,
+        "exit_code": done.returncode,
+        "trials": len(views),
+        "steps_used": used,
         "curve": curve,
-        "best": best,
+        "best": curve[-1][1] if curve else 0.0,
         "held_out": held_out,
         "runs": len(views),
         "wall_s": time.monotonic() - started,
@@ -185,8 +169,8 @@ def main() -> None:
                         args.episodes,
                     )
                     print(
-                        f"{name} seed {seed}: best {r['best']:.3f} held-out {r['held_out']} runs {r['runs']} "
-                        f"in {r['wall_s']:.0f}s",
+                        f"{name} seed {seed}: exit {r['exit_code']}, {r['trials']} trials, {r['steps_used']:,} "
+                        f"steps; champion {r['best']:.3f}, held-out {r['held_out']}; {r['wall_s']:.0f}s",
                         flush=True,
                     )
                     results.append(r)
@@ -195,9 +179,9 @@ def main() -> None:
             f"Budget: {args.trials} trials x {args.steps:,} steps = {budget:,} environment steps per study; "
             f"{args.seeds} study seeds; target success_rate {args.target}.",
             "",
-            "| proposer | best success_rate at budget | held-out success of the best config | steps to "
-            f"target {args.target} | AUC of best-so-far |",
-            "| --- | --- | --- | --- | --- |",
+            "| proposer | champion's success_rate at budget | champion's held-out success | steps to "
+            f"target {args.target} | AUC of champion-so-far | per study: exit code, trials, steps |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         fig = Figure(figsize=(8, 4))
         ax = fig.subplots()
@@ -207,13 +191,15 @@ def main() -> None:
             lines.append(
                 f"| {name} | {ci([r['best'] for r in rs])} | {ci(held) if held else '-'} | "
                 f"{ci([steps_to(r['curve'], args.target) for r in rs])} | "
-                f"{ci([auc(r['curve'], budget) for r in rs])} |"
+                f"{ci([auc(r['curve'], budget) for r in rs])} | "
+                + "; ".join(f"{r['exit_code']}, {r['trials']}, {r['steps_used']:,}" for r in rs)
+                + " |"
             )
             grid = np.linspace(0, budget, 50)
-            mean = np.mean([[max([b for s, b in r["curve"] if s <= g] or [0.0]) for g in grid] for r in rs], axis=0)
+            mean = np.mean([[([b for s, b in r["curve"] if s <= g] or [0.0])[-1] for g in grid] for r in rs], axis=0)
             ax.step(grid, mean, where="post", label=name)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel(f"best success_rate so far (mean of {args.seeds} seeds)")
+        ax.set_ylabel(f"champion's success_rate (mean of {args.seeds} seeds)")
         ax.legend()
         ax.grid(alpha=0.3)
         fig.savefig(f"{args.out}.png", dpi=90, bbox_inches="tight")

@@ -461,3 +461,26 @@ def test_early_stopping_prunes_a_trial_clearly_behind_its_peers(tmp_path: Path) 
     assert slow_good.state == "complete"  # a trial keeping up with its peers is never stopped
     assert make_loop(ws).guard_readonly().fail_rate == 0.0  # pruning is not a failure
     assert not ws.failures.exists() or slow_bad.id not in ws.failures.read_text()
+
+
+def test_a_trial_budget_stops_the_loop_and_every_trial_counts(tmp_path: Path) -> None:
+    """--trials 5 with batches of 2: five trials run (a crash counts), the loop stops, status shows it."""
+    ws = make_ws(tmp_path / "ws", proposer={"name": "random", "batch_size": 2})
+    queue(ws, {"train.behavior": "crash"})
+    result = make_loop(ws, trials=5, iterations=None).run()
+    assert result.exit_code == 0 and "budget used (5/5 trials)" in result.message
+    assert len(runs(ws)) == 5 and sum(v.state == "failed" for v in runs(ws)) == 1
+    status = json.loads(
+        subprocess.run([AUTOPILOT, "status", "--json", "-w", str(ws.root)], capture_output=True, text=True).stdout
+    )
+    assert status["budget"]["used"]["trials"] == 5 and status["budget"]["left"]["trials"] == 0
+    # A restarted loop with the same budget starts a new one; the old records stay.
+    assert make_loop(ws, trials=1, iterations=None).run().exit_code == 0
+    assert len(runs(ws)) == 6
+
+
+def test_a_step_budget_counts_the_steps_each_trial_used(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws", proposer={"name": "random", "batch_size": 1})
+    result = make_loop(ws, budget_steps=7, iterations=None).run()  # each fake trial reports 3 steps
+    assert result.exit_code == 0 and "9/7 steps" in result.message
+    assert len(runs(ws)) == 3

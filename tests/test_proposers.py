@@ -12,6 +12,7 @@ import pytest
 from helpers import BASELINE, SPACE, context, random_history, view
 
 from autopilot.config import config_hash, deep_merge, to_dotted
+from autopilot.experiment import ProposerSpec
 from autopilot.proposers.ga import GAProposer, mutate
 from autopilot.proposers.optuna_samplers import distributions, replay
 from autopilot.proposers.registry import PROPOSER_NAMES, make_proposer
@@ -240,13 +241,40 @@ def test_behavior_without_analysis_falls_back_to_ga() -> None:
     assert [p.overrides for p in proposals] == [p.overrides for p in GAProposer().propose(history, 4, context())]
 
 
-def test_hybrid_mixes_behavior_ga_and_tpe() -> None:
+def test_hybrid_exploits_the_best_with_the_behaviour_prior_and_samples_the_rest_with_tpe() -> None:
     history = random_history(10)
-    proposals = make_proposer("hybrid").propose(
-        history, 4, context(analysis={"next_focus": "fix_stability", "severity": "warning"})
-    )
-    sources = sorted(t for p in proposals for t in p.tags if t.startswith("via:"))
-    assert sources == ["via:behavior", "via:ga", "via:tpe", "via:tpe"]
+    analysis = {"next_focus": "fix_stability", "severity": "warning"}
+    proposals = make_proposer("hybrid").propose(history, 5, context(analysis=analysis))
+    sources = [t for p in proposals for t in p.tags if t.startswith("via:")]
+    # The baseline has no record yet: one reference slot; then half the rest exploit, the others TPE.
+    assert sources == ["via:baseline", "via:ga", "via:ga", "via:tpe", "via:tpe"]
+    prior = set(ProposerSpec().behavior["fix_stability"]["tune"])
+    by_id = {v.id: v for v in history}
+    for p in proposals[1:3]:
+        parent = to_dotted(by_id[p.parent_ids[0]].overrides)
+        moved = {k for k, v in to_dotted(p.overrides).items() if parent.get(k) != v} - SPACE.derived_keys
+        assert moved and moved <= prior, moved  # behaviour moves the keys it points at, never the step budget
+        assert "train.total_timesteps" not in p.overrides
+    tpe_alone = make_proposer("tpe").propose(history, 2, context(analysis=analysis))
+    assert [p.overrides for p in proposals[3:]] != [p.overrides for p in tpe_alone]  # seeded independently
+
+
+def test_hybrid_spends_no_slot_on_a_recorded_baseline_or_on_exploiting_ties() -> None:
+    baseline_run = view(0, {}, 0.0)
+    tied = [baseline_run, *[view(i + 1, v.overrides, 0.0) for i, v in enumerate(random_history(6))]]
+    proposals = make_proposer("hybrid").propose(tied, 4, context())
+    assert [t for p in proposals for t in p.tags if t.startswith("via:")] == ["via:tpe"] * 4
+
+
+def test_ga_children_stay_inside_the_tune_ranges() -> None:
+    edge = {k: p.tune_bounds()[1] for k, p in SPACE.params.items() if p.tunable and p.type == "float"}
+    history = [view(1, edge, 0.9), view(2, {}, 0.1)]
+    for p in GAProposer(exploit_fraction=1.0).propose(history, 8, context()):
+        for key, value in p.overrides.items():
+            param = SPACE.params.get(key)
+            if param is not None and param.tunable and param.type == "float":
+                low, high = param.tune_bounds()
+                assert low <= value <= high, (key, value)
 
 
 # ---------------------------------------------------------------- against random search

@@ -90,8 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_workspace(p)
     _add_loop_options(p)
-    p.add_argument("--iterations", type=int, default=1, metavar="N", help="batches to run (default 1)")
+    p.add_argument(
+        "--iterations", type=int, metavar="N", help="batches to run (default 1, or until the budget with --trials)"
+    )
     p.add_argument("--nonstop", action="store_true", help="run until paused, halted or stopped; a pause waits")
+    p.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help="budget: stop after N trials (confirmations, re-runs and failures count); `status` shows it",
+    )
+    p.add_argument(
+        "--budget-steps",
+        type=int,
+        metavar="S",
+        help="budget: stop once the trials have used S environment steps (a stopped trial by its last step)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("step", help="one barrier-respecting cycle for cron/CI: run pending, propose next, exit")
@@ -222,6 +236,15 @@ def _positive(args: argparse.Namespace, *names: str) -> str | None:
     return None
 
 
+def _iterations(args: argparse.Namespace) -> int | None:
+    """--iterations as given; without it, 1, or unbounded when a budget bounds the run."""
+    given: int | None = getattr(args, "iterations", None)
+    if given is not None:
+        return given
+    budgeted = getattr(args, "trials", None) is not None or getattr(args, "budget_steps", None) is not None
+    return None if budgeted else 1
+
+
 def _loop(args: argparse.Namespace, scaffold_missing: bool) -> tuple[Loop | None, int]:
     root = resolve_workspace(args.workspace)
     ws = Workspace(root)
@@ -231,7 +254,9 @@ def _loop(args: argparse.Namespace, scaffold_missing: bool) -> tuple[Loop | None
             return None, EXIT_USAGE
         print(f"no workspace at {root}; creating one")
         print(describe(scaffold(root), root))
-    problem = _positive(args, "batch_size", "workers", "timeout_minutes", "stall_seconds", "iterations")
+    problem = _positive(
+        args, "batch_size", "workers", "timeout_minutes", "stall_seconds", "iterations", "trials", "budget_steps"
+    )
     if problem:
         print(f"autopilot: {problem}", file=sys.stderr)
         return None, EXIT_USAGE
@@ -239,7 +264,9 @@ def _loop(args: argparse.Namespace, scaffold_missing: bool) -> tuple[Loop | None
         loaded = load(ws, args.mode)
         options = RunOptions(
             mode=args.mode,
-            iterations=getattr(args, "iterations", 1),
+            iterations=_iterations(args),
+            trials=getattr(args, "trials", None),
+            budget_steps=getattr(args, "budget_steps", None),
             nonstop=getattr(args, "nonstop", False),
             batch_size=args.batch_size,
             workers=getattr(args, "workers", None),

@@ -44,6 +44,7 @@ class Intake:
     proposer_name: str
     seed: int
     batch_size: int
+    budget_trials: int | None = None
 
     @property
     def ws(self) -> Workspace:
@@ -61,6 +62,7 @@ class Intake:
             last_analysis=(last.summary or {}).get("behavioral_analysis") if last else None,
             prompt=_read_text(self.ws.prompts / "llm.md"),
             workspace=self.ws.root,
+            budget_trials=self.budget_trials,
         )
 
     def make_batch(self, history: list[RunView], guard: GuardState, dry_run: bool = False) -> list[Case]:

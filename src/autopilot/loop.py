@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from autopilot.budget import start_budget, usage
 from autopilot.control import pause_reason, window_start
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
@@ -49,6 +50,8 @@ class RunOptions:
     timeout_minutes: float | None = None
     stall_seconds: float | None = None
     pause_poll_s: float = 30.0
+    trials: int | None = None  # a budget: stop once this many trials have run (every trial counts)
+    budget_steps: int | None = None  # a budget in environment steps
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Loop:
             self.proposer_name,
             self.seed,
             options.batch_size or self.exp.proposer.batch_size,
+            options.trials,
         )
         self.preparer = Preparer(
             loaded,
@@ -108,13 +112,20 @@ class Loop:
     # ------------------------------------------------------------------ entry points
 
     def run(self) -> LoopResult:
-        """``autopilot run``: iterate until the iteration count, a pause, a halt or a signal."""
+        """``autopilot run``: iterate until the iteration count or the budget, a pause, a halt or a signal."""
         with WorkspaceLock(self.ws.lock_file), self._signals():
             self.recover()
+            budget = None
+            if self.options.trials is not None or self.options.budget_steps is not None:
+                budget = start_budget(self.ws, self.options.trials, self.options.budget_steps)
             iteration = 0
             while True:
                 if self.stop.is_set():
                     return self._stopped()
+                if budget is not None:
+                    used = usage(self.ws, self.history(), budget)
+                    if used.exhausted(budget):
+                        return LoopResult(0, f"done: budget used ({used.describe(budget)})", self.finished_runs)
                 paused = pause_reason(self.ws)
                 if paused is not None:
                     if not self.options.nonstop:
@@ -134,6 +145,10 @@ class Loop:
                     cases = self.make_batch(guard)
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
+                if budget is not None:
+                    trials_left, _ = usage(self.ws, self.history(), budget).left(budget)
+                    if trials_left is not None:
+                        cases = cases[:trials_left]  # the rest stay pending for a later session
                 self.journal.write(
                     "iteration",
                     f"{iteration + 1}: running {len(cases)} case(s)",
@@ -147,7 +162,9 @@ class Loop:
                     meta_review(self.exp.proposer.llm, self.journal, self.ws.notes, iteration)
                 if self.stop.is_set():
                     return self._stopped()
-                if not self.options.nonstop and iteration >= (self.options.iterations or 1):
+                if self.options.nonstop or (budget is not None and self.options.iterations is None):
+                    continue  # until stopped, or until the budget is used
+                if iteration >= (self.options.iterations or 1):
                     return LoopResult(0, f"done: {iteration} iteration(s)", self.finished_runs)
 
     def step(self) -> LoopResult:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autopilot.analysis.promotion import decide
+from autopilot.budget import read_budget, usage
 from autopilot.control import pause_reason, window_start
 from autopilot.experiment import load_experiment
 from autopilot.guardrails import evaluate
@@ -23,6 +24,20 @@ from autopilot.workspace import Workspace, WorkspaceLock
 def loop_pid(ws: Workspace) -> int | None:
     """The pid of the live loop holding the workspace lock, or None when no loop holds it."""
     return WorkspaceLock.holder(ws.lock_file)
+
+
+def _budget(ws: Workspace, history: list[Any]) -> dict[str, Any] | None:
+    budget = read_budget(ws)
+    if budget is None:
+        return None
+    used = usage(ws, history, budget)
+    trials_left, steps_left = used.left(budget)
+    return {
+        **budget.to_dict(),
+        "used": {"trials": used.trials, "steps": used.steps},
+        "left": {"trials": trials_left, "steps": steps_left},
+        "text": used.describe(budget),
+    }
 
 
 def workspace_status(ws: Workspace) -> dict[str, Any]:
@@ -79,6 +94,7 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
         },
         "awaiting_confirmation": promotion.awaiting_confirmation,
         "pending_cases": [c.case_id for c in records.pending_cases()],
+        "budget": _budget(ws, history),
         "running_trials": trials,
     }
 
@@ -105,6 +121,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"failures {g['failures_by_class'] or 'none'}"
     )
     lines.append(f"pending cases: {len(status['pending_cases'])}")
+    if status.get("budget"):
+        lines.append(f"budget: {status['budget']['text']} used (since {status['budget']['since'][:19]}Z)")
     for trial in status["running_trials"]:
         lines.append(
             f"  running {trial['run_id']}: step {trial['step'] or 0}/{trial['total'] or '?'} "

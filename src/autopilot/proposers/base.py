@@ -6,10 +6,11 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from autopilot.config import to_dotted
 from autopilot.experiment import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.records import RunView
@@ -38,6 +39,12 @@ class Context:
     last_analysis: dict[str, Any] | None = None
     prompt: str | None = None  # prompts/llm.md, read by the loop
     workspace: Path | None = None  # for validating checkpoint paths; never written by a proposer
+    budget_trials: int | None = None  # the study's trial budget, when it has one (sizes TPE's start-up)
+
+    def derive(self, part: str) -> Context:
+        """The same context with a seed of its own for a sub-proposer, so two parts never draw alike."""
+        digest = hashlib.sha256(f"{self.seed}:{part}".encode()).digest()
+        return replace(self, seed=int.from_bytes(digest[:4], "big") % 2**31)
 
 
 class Batch(list[Proposal]):
@@ -75,6 +82,15 @@ class Proposer(ABC):
 def history_for_proposers(history: list[RunView]) -> list[RunView]:
     """Runs a proposer learns from: interrupted attempts are the loop's accident, not evidence."""
     return [v for v in history if v.record.failure_class != "interrupted"]
+
+
+def at_baseline_budget(history: list[RunView], context: Context) -> list[RunView]:
+    """Runs trained for the baseline's step budget: evidence comparable with what the next trial will get
+    (a run given a different ``train.total_timesteps`` is not evidence about the same question)."""
+    budget = to_dotted(context.baseline).get("train.total_timesteps")
+    if budget is None:
+        return history
+    return [v for v in history if to_dotted(v.overrides).get("train.total_timesteps", budget) == budget]
 
 
 def batch_index(history: list[RunView]) -> int:

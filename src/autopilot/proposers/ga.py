@@ -24,13 +24,15 @@ SAFE_MODE_SIGMA_FACTOR = 0.5
 
 
 def clamp(param: Parameter, value: Any) -> Any:
-    """Into the safe range (integers stay integers)."""
+    """Into the tune range of a tuned parameter, else the safe range (integers stay integers): children stay
+    where the model-based proposers can learn from them."""
     if not param.is_numeric:
         return value
-    assert param.low is not None and param.high is not None
+    low, high = param.tune_bounds() if param.tunable else (param.low, param.high)
+    assert low is not None and high is not None
     if param.type in ("int", "pow2"):
-        return int(min(max(int(value), math.ceil(param.low)), math.floor(param.high)))
-    return float(min(max(float(value), param.low), param.high))
+        return int(min(max(int(value), math.ceil(low)), math.floor(high)))
+    return float(min(max(float(value), low), high))
 
 
 def parent_values(view: RunView, space: SearchSpace, baseline: dict[str, Any]) -> dict[str, Any]:
@@ -46,12 +48,16 @@ def mutate(
     rng: np.random.Generator,
     sigma: float,
     structural_prob: float,
+    keys: set[str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Jitter continuous parameters; move discrete ones to an adjacent value with ``structural_prob``."""
+    """Jitter continuous parameters; move discrete ones to an adjacent value with ``structural_prob``.
+    ``keys``: only these may move (a behaviour prior), when any of them is tunable."""
     base = to_dotted(baseline)
     child = dict(parent)
     changed: list[str] = []
     tunable = [p for _, p in sorted(space.params.items()) if p.tunable]
+    if keys and any(p.name in keys for p in tunable):
+        tunable = [p for p in tunable if p.name in keys]
     continuous = [p for p in tunable if p.type == "float"]
     discrete = [p for p in tunable if p.type != "float"]
     # Each continuous parameter moves with probability 1/2 (at least one moves), so children stay near parents.
@@ -102,6 +108,11 @@ def adjacent(p: Parameter, current: Any, rng: np.random.Generator) -> Any:
 class GAProposer(Proposer):
     name = "ga"
 
+    def __init__(self, exploit_fraction: float | None = None, keys: set[str] | None = None) -> None:
+        """``exploit_fraction``: overrides the experiment's; ``keys``: the only keys children may move."""
+        self.exploit_fraction = exploit_fraction
+        self.keys = keys
+
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         history = history_for_proposers(history)
         opts = context.options.ga
@@ -110,7 +121,8 @@ class GAProposer(Proposer):
         parents = ranked(history)[: opts.top_k]
         sigma = opts.sigma * (SAFE_MODE_SIGMA_FACTOR if context.safe_mode else 1.0)
         structural = 0.0 if context.safe_mode else opts.structural_mutation_prob
-        n_exploit = round(n * opts.exploit_fraction) if parents else 0
+        fraction = opts.exploit_fraction if self.exploit_fraction is None else self.exploit_fraction
+        n_exploit = round(n * fraction) if parents else 0
         if context.safe_mode and parents:
             n_exploit = n  # safe mode: known-good parents only, no blind exploration
         seen = (
@@ -127,7 +139,13 @@ class GAProposer(Proposer):
                     weights = np.array([1.0 / (i + 1) for i in range(len(parents))])
                     parent = parents[int(rng.choice(len(parents), p=weights / weights.sum()))]
                     child, changed = mutate(
-                        parent_values(parent, space, context.baseline), space, context.baseline, rng, sigma, structural
+                        parent_values(parent, space, context.baseline),
+                        space,
+                        context.baseline,
+                        rng,
+                        sigma,
+                        structural,
+                        self.keys,
                     )
                     proposal = Proposal(
                         child,

@@ -1,19 +1,25 @@
-"""``hybrid`` (the default): TPE explores, the GA exploits the best parents, and a behaviour-driven move
-joins the batch when the last run's analysis flags a failure mode.
+"""``hybrid`` (the default): model-based sampling (TPE) plus exploitation around the best runs so far.
 
-Mix of a batch of n: the very first batch starts with the baseline itself (a reference for every later
-result); with no completed run yet, TPE (which samples at random until it has data).
-Then one behaviour slot when the last analysis has severity critical or warning, a third of the rest (at
-least one) GA exploitation of the top parents, the remainder TPE: on noisy test functions TPE made the most
-of a small budget, and GA children of the best parents refine what it found. Every part is deterministic
-given the seed and the history.
+A batch of n:
+- the baseline itself, once, while it has no record (every later result needs a reference);
+- when the comparable runs carry information (some score differs from the rest), half of the remaining
+  slots (rounded up) are GA children of the best runs, mutated inside the tune ranges; the last run's
+  behavioural analysis is a prior on which keys those children move (its next_focus's ``tune`` list), never a
+  change of a trial's step budget;
+- the rest are TPE samples, its random start-up sized to the study's trial budget.
+Runs trained with a step budget other than the baseline's are left out of the evidence (they answer another
+question). Each part has a seed of its own, so the TPE slots never repeat what the tpe proposer would draw.
+Every part is deterministic given the seed and the history.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+from autopilot.config import to_dotted
 from autopilot.leaderboard import ranked
-from autopilot.proposers.base import Context, Proposal, Proposer, history_for_proposers
-from autopilot.proposers.behavior import BehaviorProposer
+from autopilot.proposers.base import Context, Proposal, Proposer, at_baseline_budget, history_for_proposers
 from autopilot.proposers.ga import GAProposer
 from autopilot.proposers.optuna_samplers import TPEProposer
 from autopilot.records import RunView
@@ -24,20 +30,17 @@ class HybridProposer(Proposer):
 
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         history = history_for_proposers(history)
-        if not history:
-            # The very first batch carries the baseline itself: every later result has a reference.
-            reference = Proposal({}, [], ["baseline"], "baseline", "the baseline config, as a reference")
-            return self._tag([reference, *TPEProposer().propose(history, n - 1, context)])
-        if not ranked(history):
-            return self._tag(TPEProposer().propose(history, n, context))
-        analysis = context.last_analysis or {}
-        n_behavior = 1 if analysis.get("severity") in ("critical", "warning") and n > 1 else 0
-        n_ga = max(1, (n - n_behavior) // 3)
-        n_tpe = n - n_behavior - n_ga
-        batch = BehaviorProposer().propose(history, n_behavior, context) if n_behavior else []
-        ga = GAProposer().propose(history, n + n_ga, context)  # extra candidates: some are explore slots
-        batch += [p for p in ga if "exploit" in p.tags][:n_ga]
-        batch += TPEProposer().propose(history, n - len(batch), context) if n_tpe or len(batch) < n else []
+        comparable = at_baseline_budget(history, context)
+        batch: list[Proposal] = []
+        if not any(_is_baseline(v, context) for v in history):
+            batch.append(Proposal({}, [], ["baseline"], "baseline", "the baseline config, as a reference"))
+        scores = {v.score for v in ranked(comparable)}
+        if len(scores) > 1 and len(batch) < n:
+            n_exploit = math.ceil((n - len(batch)) / 2)
+            ga = GAProposer(exploit_fraction=1.0, keys=_prior_keys(context))
+            batch += ga.propose(comparable, n_exploit, context.derive("ga"))
+        if len(batch) < n:
+            batch += TPEProposer().propose(comparable, n - len(batch), context.derive("tpe"))
         return self._tag(batch[:n])
 
     def _tag(self, proposals: list[Proposal]) -> list[Proposal]:
@@ -45,3 +48,17 @@ class HybridProposer(Proposer):
             p.tags = [*p.tags, f"via:{p.proposer}"]
             p.proposer = self.name
         return proposals
+
+
+def _is_baseline(view: RunView, context: Context) -> bool:
+    """The unchanged baseline (a different seed or a derived key alone does not make another config)."""
+    ignored = {*context.space.derived_keys, "train.seed"}
+    return not {k for k in to_dotted(view.overrides) if k not in ignored}
+
+
+def _prior_keys(context: Context) -> set[str] | None:
+    """The keys the last analysis points at (its next_focus's ``tune`` list in proposer.behavior)."""
+    focus = (context.last_analysis or {}).get("next_focus")
+    action: dict[str, Any] = context.options.behavior.get(str(focus), {}) if focus else {}
+    keys = action.get("tune")
+    return set(keys) if isinstance(keys, list) else None
