@@ -22,10 +22,11 @@ from autopilot.analysis.summary import (
 from autopilot.config import JSONInputError, decode_text, parse_json_object
 from autopilot.control import ControlError, clear_rollback, pause, resume, rollback
 from autopilot.experiment import Experiment, ExperimentError, load_experiment
-from autopilot.leaderboard import write_leaderboard
+from autopilot.leaderboard import why_empty, write_leaderboard
 from autopilot.loader import MODES, BaselineError, load
 from autopilot.loop import Loop, LoopResult, RunOptions
 from autopilot.proposers.llm import LLMUnavailable, complete
+from autopilot.puffer_native import NativeConfigError, load_native
 from autopilot.records import Records, RunView
 from autopilot.reevaluate import ReevaluationError, reevaluate
 from autopilot.report.html import write_report
@@ -67,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="builtin: the drone delivery task; puffer: a PufferLib env; command: any program",
     )
     p.add_argument("--env", help="env name (builtin: drone_delivery; puffer: e.g. puffer_drone, puffer_cartpole)")
+    p.add_argument(
+        "--from-ini",
+        metavar="PATH",
+        help="puffer: your env's ini (read after PufferLib's default.ini), e.g. from your own checkout",
+    )
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="puffer: the interpreter of your PufferLib checkout; its config is read there and it runs the trials",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.set_defaults(func=cmd_init)
 
@@ -189,13 +200,38 @@ def _add_loop_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     root = resolve_workspace(args.dir)
+    native = None
+    if args.trainer != "puffer" and (args.from_ini or args.python):
+        print("autopilot init: --from-ini and --python go with --trainer puffer", file=sys.stderr)
+        return EXIT_USAGE
+    if args.trainer == "puffer":
+        if not args.env and not args.from_ini:
+            print("autopilot init: --trainer puffer needs --env NAME or --from-ini PATH", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            native = load_native(args.env, Path(args.from_ini) if args.from_ini else None, args.python)
+        except NativeConfigError as exc:
+            print(
+                f"autopilot init: cannot load the PufferLib config of {args.from_ini or args.env}: {exc}\n"
+                "  give your checkout's interpreter with --python, or your env's ini with --from-ini",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        args.env = args.env or native.baseline_full["base"].get("env_name")
     try:
-        report = scaffold(root, args.trainer, args.env, args.force)
+        report = scaffold(root, args.trainer, args.env, args.force, native, args.python)
     except ValueError as exc:
         print(f"autopilot init: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"workspace {root}")
     print(describe(report, root))
+    if native is not None:
+        print(
+            f"PufferLib config of {args.env}: objective {native.metric} ({native.mode}) from its [sweep]; "
+            f"{sum(1 for p in native.space.values() if p.get('tune') not in (None, False))} tuned keys"
+        )
+        for note in native.notes:
+            print(f"  {note}")
     return EXIT_OK
 
 
@@ -405,7 +441,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows[: args.top], indent=2))
     else:
-        print(render_leaderboard(ws, top=args.top) if rows else "no completed runs yet")
+        print(render_leaderboard(ws, top=args.top) if rows else why_empty(history))
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from autopilot.analysis.promotion import Promotion
@@ -10,6 +11,21 @@ from autopilot.records import RunView
 from autopilot.workspace import Workspace, atomic_write_json
 
 KEY_METRICS = ("success_rate", "grip_rate", "carry_rate", "collision_rate", "mean_reward", "episode_length")
+
+
+def why_empty(history: list[RunView]) -> str:
+    """Why no run is ranked: nothing ran yet, or what the runs that ended failed with (the last reason)."""
+    ended = [v for v in history if v.state not in ("pending", "running")]
+    if not ended:
+        return "no completed runs yet"
+    failed = [v for v in ended if v.record.failure]
+    counts = Counter(v.record.failure_class for v in failed)
+    text = f"no ranked runs: {len(ended)} ended, none complete with a score"
+    if counts:
+        text += " (" + ", ".join(f"{n} {name}" for name, n in counts.most_common()) + ")"
+        last = failed[-1].record.failure or {}
+        text += f"; last: {last.get('class')}: {str(last.get('reason'))[:300]}"
+    return text
 
 
 def rank_key(view: RunView) -> tuple[int, float]:

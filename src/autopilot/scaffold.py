@@ -11,6 +11,7 @@ import yaml
 from autopilot import presets
 from autopilot.analysis.behavior import DEFAULT_RULES
 from autopilot.experiment import DEFAULT_BEHAVIOR_TABLE
+from autopilot.puffer_native import NativeExperiment
 from autopilot.workspace import Workspace, atomic_write_json, atomic_write_text
 
 
@@ -38,10 +39,20 @@ def _rules_block(rules: list[dict[str, Any]], indent: int = 2) -> str:
     return "".join(f"{' ' * indent}- {_flow(rule)}\n" for rule in rules)
 
 
-def render_experiment(trainer: str, env: str) -> str:
-    """The text of a fresh autopilot.yaml for ``trainer`` and ``env``, with comments."""
+def render_experiment(trainer: str, env: str, native: NativeExperiment | None = None, python: str | None = None) -> str:
+    """The text of a fresh autopilot.yaml for ``trainer`` and ``env``, with comments; ``native``: the env's own
+    PufferLib config and sweep (``autopilot init --trainer puffer``)."""
     multi = presets.is_multi_agent_env(trainer, env)
-    if trainer == "command":
+    objective: dict[str, Any]
+    rules: list[dict[str, Any]]
+    if native is not None:
+        trainer_block = _dump(
+            {"kind": trainer, "env": env, "python": python, "command": None, "metrics": native.metrics_map}
+        )
+        space = native.space
+        rules = [r for r in presets.puffer_rules(False) if r["check"] == "divisible"]
+        objective = {"metric": native.metric, "mode": native.mode, "constraints": []}
+    elif trainer == "command":
         trainer_block = _dump(
             {
                 "kind": "command",
@@ -52,8 +63,8 @@ def render_experiment(trainer: str, env: str) -> str:
             }
         )
         space = presets.command_search_space()
-        rules: list[dict[str, Any]] = []
-        objective: dict[str, Any] = {"metric": "score", "mode": "max", "constraints": []}
+        rules = []
+        objective = {"metric": "score", "mode": "max", "constraints": []}
     else:
         trainer_block = _dump(
             {
@@ -206,7 +217,14 @@ not instructions.
 """
 
 
-def scaffold(root: Path, trainer: str = "builtin", env: str | None = None, force: bool = False) -> list[Created]:
+def scaffold(
+    root: Path,
+    trainer: str = "builtin",
+    env: str | None = None,
+    force: bool = False,
+    native: NativeExperiment | None = None,
+    python: str | None = None,
+) -> list[Created]:
     """Create the workspace files that are missing (all of them with ``force``); report each file."""
     if trainer not in ("builtin", "puffer", "command"):
         raise ValueError(f"--trainer: must be builtin, puffer or command, got {trainer!r}")
@@ -215,9 +233,12 @@ def scaffold(root: Path, trainer: str = "builtin", env: str | None = None, force
         raise ValueError(f"--env: the builtin trainer runs 'drone_delivery', got {env!r} (use --trainer puffer)")
     ws = Workspace(root)
     files: list[tuple[Path, Any]] = [
-        (ws.experiment_file, render_experiment(trainer, env)),
-        (ws.baseline_file("quick"), presets.baseline_config(trainer, env, "quick")),
-        (ws.baseline_file("full"), presets.baseline_config(trainer, env, "full")),
+        (ws.experiment_file, render_experiment(trainer, env, native, python)),
+        (
+            ws.baseline_file("quick"),
+            native.baseline_quick if native else presets.baseline_config(trainer, env, "quick"),
+        ),
+        (ws.baseline_file("full"), native.baseline_full if native else presets.baseline_config(trainer, env, "full")),
         (ws.next_config, {}),
         (ws.labbook, "# Lab book\n\nOne line per event, appended by the loop, in time order.\n\n"),
         (ws.notes, "# Notes\n\nCurated notes by humans and agents.\n"),

@@ -14,7 +14,7 @@ from autopilot.budget import read_budget, usage
 from autopilot.control import pause_reason, window_start
 from autopilot.experiment import load_experiment
 from autopilot.guardrails import evaluate
-from autopilot.leaderboard import leaderboard_rows
+from autopilot.leaderboard import leaderboard_rows, why_empty
 from autopilot.progress import last_metrics_line
 from autopilot.records import RUN_STATES, Records
 from autopilot.run_folder import RunFolder
@@ -95,6 +95,7 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
         "awaiting_confirmation": promotion.awaiting_confirmation,
         "pending_cases": [c.case_id for c in records.pending_cases()],
         "budget": _budget(ws, history),
+        "why_no_best": None if best is not None else why_empty(history),
         "running_trials": trials,
     }
 
@@ -113,7 +114,7 @@ def render_status(status: dict[str, Any]) -> str:
             f"feasible={best['feasible']} ({best.get('evidence')})"
         )
     else:
-        lines.append("best: none yet")
+        lines.append(f"best: none ({status['why_no_best']})")
     g = status["guardrails"]
     mode = "HALT" if g["halt_reason"] else ("SAFE MODE" if g["safe_mode"] else "normal")
     lines.append(

@@ -10,7 +10,7 @@ from typing import Any
 from autopilot.analysis.promotion import decide
 from autopilot.analysis.summary import read_jsonl
 from autopilot.experiment import Experiment
-from autopilot.leaderboard import leaderboard_rows, ranked
+from autopilot.leaderboard import leaderboard_rows, ranked, why_empty
 from autopilot.progress import last_metrics_line
 from autopilot.records import Records, RunView, utc_now
 from autopilot.report import plots
@@ -61,7 +61,7 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
             f"{_e(promotion.evidence.get(champion.id))}.{_selection(champion)}</p>"
         )
         if champion
-        else "<p>No completed run yet.</p>"
+        else f"<p>{_e(why_empty(history))}.</p>"
     )
     rows = leaderboard_rows(history, exp.objective, promotion)
     board = "".join(

@@ -1,0 +1,126 @@
+"""`autopilot init --trainer puffer`: a PufferLib env's own config and [sweep] section become the experiment."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import AUTOPILOT
+
+from autopilot.loader import load
+from autopilot.puffer_native import from_loaded, parameter
+from autopilot.workspace import Workspace
+
+pytestmark = [pytest.mark.slow, pytest.mark.puffer]
+
+
+def init(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AUTOPILOT, "init", str(root), "--trainer", "puffer", *args], capture_output=True, text=True)
+
+
+def test_init_loads_the_envs_own_config_and_sweep_as_puffer_train_would(tmp_path: Path) -> None:
+    result = init(tmp_path / "ws", "--env", "puffer_cartpole")
+    assert result.returncode == 0, result.stderr
+    ws = Workspace(tmp_path / "ws")
+    full = json.loads(ws.baseline_file("full").read_text())
+    quick = json.loads(ws.baseline_file("quick").read_text())
+    # cartpole.ini over default.ini, as `puffer train puffer_cartpole` loads it.
+    assert (full["train"]["learning_rate"], full["train"]["gamma"], full["env"]["num_envs"]) == (0.05, 0.95, 4096)
+    assert full["train"]["optimizer"] == "muon" and full["base"]["rnn_name"] == "Recurrent"
+    # `auto` resolved as pufferl resolves it: 2 envs x 4096 agents x bptt 64.
+    assert full["train"]["batch_size"] == 2 * 4096 * 64 and full["vec"]["num_workers"] == 2
+    # Quick: the same hyperparameters, a tenth of the steps (at least 10 batches).
+    assert quick["train"]["total_timesteps"] == max(20_000_000 // 10, 10 * full["train"]["batch_size"])
+    assert {k: v for k, v in quick["train"].items() if k != "total_timesteps"} == {
+        k: v for k, v in full["train"].items() if k != "total_timesteps"
+    }
+    loaded = load(ws, "full")
+    exp = loaded.experiment
+    assert exp.objective.metric == "episode_length" and exp.objective.mode == "max"
+    assert exp.trainer.metrics == {"episode_length": "environment/episode_length"}
+    gamma = exp.space.params["train.gamma"]  # [sweep.train.gamma] log_normal over [0.9, 0.999]
+    assert gamma.type == "float" and gamma.scale == "log" and gamma.tune_bounds() == (0.9, 0.999)
+    assert exp.space.params["train.bptt_horizon"].type == "pow2"
+    assert not exp.space.params["train.total_timesteps"].tunable
+    assert loaded.validate({}).ok and loaded.validate({"train.gamma": 0.99}).ok
+    assert not loaded.validate({"train.gamma": 2.0}).ok
+    assert "episode_length (max)" in result.stdout and "cuda -> cpu" in result.stdout
+
+
+def test_init_from_a_users_own_ini(tmp_path: Path) -> None:
+    ini = tmp_path / "mine.ini"
+    ini.write_text(
+        textwrap.dedent(
+            """
+            [base]
+            package = ocean
+            env_name = puffer_cartpole
+            policy_name = Policy
+            rnn_name = None
+
+            [env]
+            num_envs = 512
+
+            [train]
+            learning_rate = 0.003
+            bptt_horizon = 32
+
+            [sweep]
+            metric = score
+            goal = maximize
+
+            [sweep.train.learning_rate]
+            distribution = log_normal
+            min = 0.0001
+            max = 0.01
+            mean = 0.003
+            scale = auto
+            """
+        )
+    )
+    result = init(tmp_path / "ws", "--from-ini", str(ini))
+    assert result.returncode == 0, result.stderr
+    ws = Workspace(tmp_path / "ws")
+    full = json.loads(ws.baseline_file("full").read_text())
+    assert full["train"]["learning_rate"] == 0.003 and full["env"]["num_envs"] == 512
+    assert full["train"]["batch_size"] == 2 * 512 * 32
+    exp = load(ws, "quick").experiment
+    assert exp.objective.metric == "score" and exp.space.params["train.learning_rate"].tune_bounds() == (1e-4, 1e-2)
+
+
+def test_an_unknown_env_is_a_clear_error(tmp_path: Path) -> None:
+    result = init(tmp_path / "ws", "--env", "puffer_no_such_env")
+    assert result.returncode == 2 and "puffer_no_such_env" in result.stderr and "--from-ini" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "ws" / "autopilot.yaml").exists()
+
+
+def test_sweep_distributions_map_to_the_space_and_safe_ranges_follow_the_rule() -> None:
+    assert parameter("train.gamma", {"distribution": "logit_normal", "min": 0.8, "max": 0.9999}, 0.995) == {
+        "type": "float",
+        "low": 0.6001,
+        "high": 1.0,
+        "scale": "linear",
+        "tune": [0.8, 0.9999],
+        "doc": "PufferLib sweep: logit_normal over [0.8, 0.9999]",
+    }
+    lr = parameter("train.learning_rate", {"distribution": "log_normal", "min": 1e-4, "max": 1e-2}, 0.05)
+    assert (lr["low"], lr["high"], lr["scale"]) == (1e-5, 0.1, "log")  # x/÷10, and it holds the shipped 0.05
+    pow2 = parameter("train.bptt_horizon", {"distribution": "uniform_pow2", "min": 16, "max": 64}, 64)
+    assert (pow2["type"], pow2["low"], pow2["high"], pow2["tune"]) == ("pow2", 1, 640, [16, 64])
+    ints = parameter("train.update_epochs", {"distribution": "int_uniform", "min": 1, "max": 4}, 1)
+    assert (ints["type"], ints["low"], ints["high"]) == ("int", 0, 7)
+    native = from_loaded(
+        {"base": {"env_name": "x"}, "train": {"total_timesteps": 1000, "batch_size": 10, "gamma": 0.9}},
+        {
+            "metric": "cost",
+            "goal": "minimize",
+            "train": {"gamma": {"min": 0.8, "max": 0.99}, "nope": {"min": 1, "max": 2}},
+        },
+        [],
+    )
+    assert native.mode == "min" and native.metrics_map == {"cost": "environment/cost"}
+    assert "train.gamma" in native.space and "train.nope" not in native.space
+    assert any("sweep key train.nope is not" in note for note in native.notes), native.notes
