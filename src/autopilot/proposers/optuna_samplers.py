@@ -7,8 +7,11 @@ as FAIL, pruned as PRUNED, pending cases as RUNNING; constraints through Optuna'
 
 from __future__ import annotations
 
+import contextlib
 import math
+import types
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -132,7 +135,8 @@ class OptunaProposer(Proposer):
                 direction="maximize" if context.objective.mode == "max" else "minimize",
                 sampler=self.sampler(seed, context),
             )
-            study.add_trials(replay(history, context, dists))
+            with _no_template_copies():
+                study.add_trials(replay(history, context, dists))
             out = []
             for _ in range(n):
                 trial = study.ask(dists)
@@ -146,6 +150,19 @@ class OptunaProposer(Proposer):
                     )
                 )
         return out
+
+
+@contextlib.contextmanager
+def _no_template_copies() -> Iterator[None]:
+    """Optuna's in-memory storage deep-copies every trial added to a study, most of a replay's time at hundreds of
+    runs. The replayed trials are made afresh for this one study and never reused, so the copy is skipped."""
+    module = optuna.storages._in_memory
+    saved = module.copy
+    module.copy = types.SimpleNamespace(deepcopy=lambda value, memo=None: value)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        module.copy = saved
 
 
 class RandomSamplerProposer(OptunaProposer):

@@ -119,7 +119,8 @@ def build_env_and_policy(config: dict[str, Any], env_name: str, seed: int) -> tu
             env_class(env_name, base.get("package")),
             env_kwargs=config.get("env", {}),
             seed=seed,
-            **config.get("vec", {}),
+            # PufferLib's default.ini carries vec.seed; the run's train.seed seeds the envs here (a study varies it).
+            **{k: v for k, v in config.get("vec", {}).items() if k != "seed"},
         )
         policy = build_policy(env_name, config, vecenv.driver_env).to(device)
     except TrainerFailure:
