@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,15 @@ from autopilot.objective import Objective
 from autopilot.records import RunRecord, RunView
 
 
-def make_run(runs: Path, i: int, successes: np.ndarray, parent: str | None) -> RunView:
+def make_run(
+    runs: Path,
+    i: int,
+    successes: np.ndarray,
+    parent: str | None,
+    overrides: dict[str, Any] | None = None,
+    steps: int | None = None,
+) -> RunView:
+    """A completed run on disk as the promotion rule reads it: its evaluation episodes and its summary."""
     run_id = f"2026-01-01T{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}Z-{i:06x}"
     (runs / run_id).mkdir(parents=True)
     lines = "".join(json.dumps({"success": bool(s)}) + "\n" for s in successes)
@@ -36,7 +45,8 @@ def make_run(runs: Path, i: int, successes: np.ndarray, parent: str | None) -> R
         created=f"2026-01-01T00:00:00.{i:06d}Z",
     )
     score = float(successes.mean())
-    return RunView(record, {}, {"metrics": {"success_rate": score}, "score": score, "feasible": True})
+    summary = {"metrics": {"success_rate": score}, "score": score, "feasible": True, "steps": steps}
+    return RunView(record, overrides or {}, summary)
 
 
 def one_loop(runs: Path, rng: np.random.Generator, n_runs: int, episodes: int, p: float, objective: Objective) -> bool:

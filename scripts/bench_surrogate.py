@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from aa_promotion import make_run
 
 from autopilot import presets
 from autopilot.analysis.promotion import decide
@@ -34,7 +35,7 @@ from autopilot.experiment import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.proposers.base import Context
 from autopilot.proposers.registry import make_proposer
-from autopilot.records import RunRecord, RunView
+from autopilot.records import RunView
 from autopilot.space import Parameter, SearchSpace
 
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "drone_runs.jsonl"
@@ -107,28 +108,6 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
-def run_view(
-    runs: Path, i: int, overrides: dict[str, Any], successes: np.ndarray, steps: int, parent: str | None
-) -> RunView:
-    run_id = f"2026-01-01T{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}Z-{i:06x}"
-    (runs / run_id).mkdir(parents=True)
-    (runs / run_id / "eval_episodes.jsonl").write_text(
-        "".join(json.dumps({"success": bool(s)}) + "\n" for s in successes)
-    )
-    record = RunRecord(
-        id=run_id,
-        case_id=f"c{i}",
-        state="complete",
-        tags=["confirm"] if parent else [],
-        parent_ids=[parent] if parent else [],
-        created=f"2026-01-01T00:00:00.{i:06d}Z",
-        wall_s=20.0,
-    )
-    score = float(successes.mean())
-    summary = {"metrics": {"success_rate": score}, "score": score, "feasible": True, "steps": steps}
-    return RunView(record, overrides, summary)
-
-
 def one_study(
     name: str, seed: int, surrogate: Surrogate, trials: int, batch: int, steps: int, episodes: int, runs: Path
 ) -> dict[str, Any]:
@@ -165,7 +144,7 @@ def one_study(
                 break
         for overrides, parent_id in todo[: trials - len(history)]:
             p = surrogate.true_success(overrides)
-            view = run_view(runs, len(history) + 1, overrides, rng.random(episodes) < p, steps, parent_id)
+            view = make_run(runs, len(history) + 1, rng.random(episodes) < p, parent_id, overrides, steps)
             truth[view.id] = p
             history.append(view)
             used_steps += steps
