@@ -289,3 +289,25 @@ def test_an_agent_that_hangs_is_killed_at_its_timeout(tmp_path: Path) -> None:
 
 def test_make_proposer_knows_llm_and_agent() -> None:
     assert make_proposer("llm").name == "llm" and make_proposer("agent").name == "agent"
+
+
+def test_hostile_llm_answers_are_refused_into_the_ledger_and_the_loop_goes_on(tmp_path: Path, server: FakeLLM) -> None:
+    """NaN and Infinity tokens, huge numbers, long strings and objective keys in an LLM's answer: each action is
+    refused with its key named in failures.json (strict JSON on disk), and the GA fills the batch."""
+    ws = llm_ws(tmp_path, server)
+    server.answer = (
+        '{"actions": ['
+        '{"type": "explore", "overrides": {"train.x": NaN}},'
+        '{"type": "explore", "overrides": {"train.x": Infinity}},'
+        '{"type": "explore", "overrides": {"train.x": 1e999, "autopilot.eval_episodes": 1}},'
+        '{"type": "explore", "overrides": {"autopilot.resume_from": "' + "z" * 50_000 + '"}}]}'
+    )
+    loop = make_loop(ws)
+    cases = loop.make_batch(loop.guard_readonly())
+    assert len(cases) == 3 and all("llm-fallback" in c.tags for c in cases)
+    refused = json.loads(ws.failures.read_text())  # strict JSON: json.loads would fail on NaN tokens too
+    reasons = [f["reason"] for f in refused]
+    assert len(refused) == 4 and all(f["class"] == "invalid_config" and f["proposer"] == "llm" for f in refused)
+    assert sum("train.x" in r for r in reasons) == 3
+    assert any("belongs to the objective" in r for r in reasons)
+    assert any("autopilot.resume_from" in r and len(r) < 4000 for r in reasons)
