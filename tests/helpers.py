@@ -23,6 +23,10 @@ from autopilot.scaffold import scaffold
 from autopilot.space import SearchSpace
 from autopilot.workspace import Workspace
 
+# Bounds on elapsed time, set far above what any machine needs, so only a limit that was not enforced (a hang)
+# fails them; a loaded machine never does. Correctness is asserted by states and failure classes, not time.
+ONLY_A_HANG_TAKES_S = 120.0
+
 FAKE = Path(__file__).parent / "fakes" / "fake_trainer.py"
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 BEHAVIORS = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,9 +129,7 @@ def test_a_useless_answer_hands_the_whole_batch_to_the_ga(
 ) -> None:
     ws = llm_ws(tmp_path, server, timeout_s=1)
     server.mode, server.answer = mode, answer
-    started = time.monotonic()
-    proposals, notes = propose(ws)
-    assert time.monotonic() - started < 4  # the timeout holds
+    proposals, notes = propose(ws)  # a "slow" answer arrives after 5 s: only the 1 s timeout ends the call
     assert len(proposals) == 3 and all("llm-fallback" in p.tags for p in proposals)
     assert len(notes) == 1 and reason in notes[0] and "the GA proposes the whole batch" in notes[0]
 
@@ -280,10 +277,8 @@ def test_a_bad_agent_proposal_is_rejected_and_the_ga_proposes(tmp_path: Path, be
 
 def test_an_agent_that_hangs_is_killed_at_its_timeout(tmp_path: Path) -> None:
     ws = agent_ws(tmp_path, "hang", timeout_s=1.5)
-    started = time.monotonic()
     cases = make_loop(ws).make_batch(make_loop(ws).guard_readonly())
-    assert time.monotonic() - started < 10
-    assert "agent ran (timed out)" in ws.labbook.read_text()
+    assert "agent ran (timed out)" in ws.labbook.read_text()  # the fake agent sleeps an hour: the limit ended it
     assert all("agent-fallback" in c.tags for c in cases)
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import make_loop, make_ws, queue, runs
+from helpers import ONLY_A_HANG_TAKES_S, make_loop, make_ws, queue, runs
 
 from autopilot.records import Records
 
@@ -49,7 +49,7 @@ def test_limits_are_enforced_on_the_worker(tmp_path: Path, ray_address: str) -> 
     make_loop(ws).run()
     [view] = runs(ws)
     assert view.state == "timeout" and view.record.failure_class == "timeout"
-    assert view.record.wall_s < 3 + 10
+    assert 3.0 <= view.record.wall_s < ONLY_A_HANG_TAKES_S
 
 
 def test_a_lost_worker_is_worker_lost_and_the_case_runs_again(tmp_path: Path, ray_address: str) -> None:
@@ -86,8 +86,7 @@ def test_stopping_the_loop_cancels_the_ray_tasks(tmp_path: Path, ray_address: st
     queue(ws, {"train.behavior": "hang"})
     loop = make_loop(ws)
     threading.Timer(4.0, loop.request_stop, args=("test",)).start()
-    started = time.monotonic()
     result = loop.run()
-    assert result.exit_code == 130 and time.monotonic() - started < 30
+    assert result.exit_code == 130
     [view] = runs(ws)
     assert view.state == "killed"
