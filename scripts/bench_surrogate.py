@@ -29,13 +29,14 @@ import numpy as np
 from aa_promotion import make_run
 
 from autopilot import presets
+from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
 from autopilot.analysis.promotion import decide
 from autopilot.config import to_dotted
 from autopilot.experiment import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.proposers.base import Context
 from autopilot.proposers.registry import make_proposer
-from autopilot.records import RunView
+from autopilot.records import RunRecord, RunView
 from autopilot.space import Parameter, SearchSpace
 
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "drone_runs.jsonl"
@@ -64,11 +65,24 @@ def _unit(p: Parameter, value: Any) -> float:
     return (v - low) / (high - low) if high > low else 0.5
 
 
+GRID = np.linspace(0.05, 1.0, 20)
+
+
+def _on_grid(curve: list[list[float]], total: int) -> np.ndarray:
+    out = []
+    for fraction in GRID:
+        before = [v for step, v in curve if step <= fraction * total + 1]
+        out.append(float(np.mean(before[-3:])) if before else 0.0)
+    return np.asarray(out)
+
+
 class Surrogate:
     def __init__(self, rows: list[dict[str, Any]], baseline: dict[str, Any]) -> None:
         self.baseline = baseline
         self.x = np.stack([coordinates(r["overrides"], baseline) for r in rows])
         self.y = np.asarray([r["eval_successes"] / r["eval_episodes"] for r in rows])
+        # Learning curves on a common grid of fractions of the step budget (the last 3 logs before each point).
+        self.curves = np.stack([_on_grid(r["curve"], r["steps"]) for r in rows])
         self.bandwidth = min((0.05, 0.08, 0.12, 0.18, 0.25, 0.35), key=lambda h: self._loo_error(h))
 
     def _weights(self, points: np.ndarray, h: float) -> np.ndarray:
@@ -88,6 +102,10 @@ class Surrogate:
         pred = self._loo(self.bandwidth)
         rho = spearman(pred, self.y)
         return rho, float(np.mean(np.abs(pred - self.y)))
+
+    def true_curve(self, overrides: dict[str, Any]) -> np.ndarray:
+        w = self._weights(coordinates(overrides, self.baseline)[None, :], self.bandwidth)[0]
+        return np.clip((w @ self.curves) / max(w.sum(), 1e-12), 0.0, 1.0)
 
     def true_success(self, overrides: dict[str, Any]) -> float:
         w = self._weights(coordinates(overrides, self.baseline)[None, :], self.bandwidth)[0]
@@ -111,6 +129,10 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def one_study(
     name: str, seed: int, surrogate: Surrogate, trials: int, batch: int, steps: int, episodes: int, runs: Path
 ) -> dict[str, Any]:
+    """One study with a budget of ``trials`` full trials' worth of environment steps. ``NAME+sha``: the same
+    proposer with the loop's successive-halving pruner on the simulated learning curves (a pruned trial costs
+    the steps it ran, and the budget buys more trials)."""
+    proposer_name, _, variant = name.partition("+")
     rng = np.random.default_rng([seed, 7])
     objective = Objective()
     context = Context(
@@ -121,12 +143,15 @@ def one_study(
         seed=seed,
         budget_trials=trials,
     )
-    proposer = make_proposer(name)
+    pruner = SuccessiveHalvingPruner("success_rate") if variant == "sha" else None
+    proposer = make_proposer(proposer_name)
+    budget = trials * steps
     history: list[RunView] = []
+    curves: dict[str, list[dict[str, Any]]] = {}
     truth: dict[str, float] = {}
     curve: list[tuple[int, float]] = []
     used_steps, latency = 0, []
-    while len(history) < trials:
+    while used_steps < budget:
         pending_confirms = [
             w
             for w in decide(history, objective, runs).awaiting_confirmation
@@ -137,17 +162,33 @@ def one_study(
             todo = [(dict(parent.overrides), parent.id)]
         else:
             started = time.perf_counter()
-            proposals = proposer.propose(history, min(batch, trials - len(history)), context)
+            proposals = proposer.propose(history, batch, context)
             latency.append(time.perf_counter() - started)
             todo = [(p.overrides, None) for p in proposals if SPACE.validate(p.overrides, surrogate.baseline).ok]
             if not todo:
                 break
-        for overrides, parent_id in todo[: trials - len(history)]:
-            p = surrogate.true_success(overrides)
-            view = make_run(runs, len(history) + 1, rng.random(episodes) < p, parent_id, overrides, steps)
-            truth[view.id] = p
+        for overrides, parent_id in todo:
+            if used_steps >= budget:
+                break
+            true_curve = surrogate.true_curve(overrides)
+            noisy = np.clip(true_curve + rng.normal(0.0, 0.03, len(GRID)), 0.0, 1.0)
+            lines = [
+                {"step": int(f * steps), "metrics": {"success_rate": float(v)}}
+                for f, v in zip(GRID, noisy, strict=True)
+            ]
+            i = len(history) + 1
+            stopped = prune_point(pruner, lines, steps, list(curves.values())) if pruner and not parent_id else None
+            if stopped is not None:
+                view = pruned_run(i, overrides)
+                curves[view.id] = lines[: stopped + 1]
+                used_steps += lines[stopped]["step"]
+            else:
+                p = surrogate.true_success(overrides)
+                view = make_run(runs, i, rng.random(episodes) < p, parent_id, overrides, steps)
+                truth[view.id] = p
+                curves[view.id] = lines
+                used_steps += steps
             history.append(view)
-            used_steps += steps
             champion = decide(history, objective, runs).champion
             curve.append((used_steps, truth[champion.id] if champion else 0.0))
     champion = decide(history, objective, runs).champion
@@ -156,12 +197,30 @@ def one_study(
         "seed": seed,
         "exit_code": 0,
         "trials": len(history),
+        "pruned": sum(v.state == "pruned" for v in history),
         "steps_used": used_steps,
         "champion_true": truth[champion.id] if champion else 0.0,
         "best_true_seen": max(truth.values(), default=0.0),
         "curve": curve,
         "latency_ms": 1000 * float(np.median(latency)) if latency else 0.0,
     }
+
+
+def prune_point(
+    pruner: SuccessiveHalvingPruner, lines: list[dict[str, Any]], steps: int, peers: list[list[dict[str, Any]]]
+) -> int | None:
+    """The index of the line at which the pruner stops this trial, or None: asked after every line, as the
+    local executor asks every few seconds."""
+    for k in range(len(lines)):
+        if pruner.prune(lines[: k + 1], steps, peers):
+            return k
+    return None
+
+
+def pruned_run(i: int, overrides: dict[str, Any]) -> RunView:
+    record = RunRecord(id=f"2026-01-01T{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}Z-{i:06x}", case_id=f"c{i}")
+    record.state = "pruned"
+    return RunView(record, overrides, None)
 
 
 def steps_to(curve: list[tuple[int, float]], target: float) -> float:
@@ -257,7 +316,8 @@ def main() -> int:
         area = [auc(r["curve"], budget) for r in rs]
         ours = [base[r["seed"]] for r in rs]
         never = sum(x >= 2.0 * budget for x in reach)
-        studies = f"all exit 0, {min(r['trials'] for r in rs)}-{max(r['trials'] for r in rs)} trials"
+        pruned = sum(r["pruned"] for r in rs)
+        studies = f"all exit 0, {min(r['trials'] for r in rs)}-{max(r['trials'] for r in rs)} trials ({pruned} pruned)"
         print(
             f"| {name} | {np.median(champ):.3f} | "
             f"{'-' if name == default else paired([o['champion_true'] for o in ours], champ, rng)} | "
