@@ -41,7 +41,7 @@ def last_metrics_line(path: Path, max_bytes: int = 65_536) -> dict[str, Any] | N
     for line in reversed(lines):
         try:
             data = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a torn or hostile line: skipped
             continue
         if isinstance(data, dict):
             return data

@@ -84,8 +84,9 @@ class Settler:
                     spec.run_dir, exp.objective, exp.trainer.metrics, exp.analysis.behavior_rules, previous, champion
                 )
                 atomic_write_json(folder.summary, summary)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                state, failure = "failed", Failure("missing_summary", f"trainer summary unusable: {exc}")
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                reason = str(exc)[:300] or type(exc).__name__
+                state, failure = "failed", Failure("missing_summary", f"trainer summary unusable: {reason}")
             if summary is not None and summary.get("missing_metric"):
                 state, failure = "failed", Failure("missing_metric", str(summary["missing_metric"]))
         record.state = state

@@ -12,8 +12,8 @@ def summary_problem(path: Path) -> str | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return "no trainer_summary.json was written"
-    except (OSError, ValueError) as exc:
-        return f"trainer_summary.json is not valid JSON ({exc})"
+    except (OSError, ValueError, RecursionError) as exc:
+        return f"trainer_summary.json is not valid JSON ({str(exc)[:200] or 'nested too deeply'})"
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         return "trainer_summary.json has no 'metrics' object"
     return None

@@ -49,7 +49,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     for line in lines:
         try:
             item = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a torn or hostile line: skipped
             continue
         if isinstance(item, dict):
             out.append(item)
