@@ -143,7 +143,7 @@ def one_study(
         seed=seed,
         budget_trials=trials,
     )
-    pruner = SuccessiveHalvingPruner("success_rate") if variant == "sha" else None
+    pruner = PRUNERS[variant](steps) if variant else None
     proposer = make_proposer(proposer_name)
     budget = trials * steps
     history: list[RunView] = []
@@ -206,9 +206,61 @@ def one_study(
     }
 
 
-def prune_point(
-    pruner: SuccessiveHalvingPruner, lines: list[dict[str, Any]], steps: int, peers: list[list[dict[str, Any]]]
-) -> int | None:
+class OptunaSuccessiveHalving:
+    """Optuna's ``SuccessiveHalvingPruner`` asked the loop's question: the finished and pruned trials are replayed
+    into a study with their intermediate values and the rung values Optuna would have recorded for them
+    (``completed_rung_k``: the value at the first step past each rung), this trial's lines are reported, then
+    ``should_prune``."""
+
+    def __init__(self, steps: int, reduction_factor: int = 2) -> None:
+        self.min_resource = max(1, steps // 8)
+        self.reduction_factor = reduction_factor
+
+    def rung_values(self, lines: list[dict[str, Any]]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        rung = 0
+        for x in lines:
+            while int(x["step"]) >= self.min_resource * self.reduction_factor**rung:
+                out[f"completed_rung_{rung}"] = float(x["metrics"]["success_rate"])
+                rung += 1
+        return out
+
+    def prune(self, lines: list[dict[str, Any]], total: int, peers: list[list[dict[str, Any]]]) -> str | None:
+        import optuna
+        from optuna.trial import TrialState, create_trial
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=self.min_resource, reduction_factor=self.reduction_factor
+        )
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for peer in peers:
+            values = {int(x["step"]): float(x["metrics"]["success_rate"]) for x in peer}
+            done = max(values) >= total
+            study.add_trial(
+                create_trial(
+                    state=TrialState.COMPLETE if done else TrialState.PRUNED,
+                    value=values[max(values)] if done else None,
+                    intermediate_values=values,
+                    system_attrs=self.rung_values(peer),
+                )
+            )
+        trial = study.ask()
+        for key, value in self.rung_values(lines[:-1]).items():  # rungs it passed before this line
+            study._storage.set_trial_system_attr(trial._trial_id, key, value)
+        for x in lines:
+            trial.report(float(x["metrics"]["success_rate"]), int(x["step"]))
+        return "optuna successive halving" if trial.should_prune() else None
+
+
+# Variants of a proposer: NAME+sha (the loop's successive halving), NAME+optuna_sha (Optuna's).
+PRUNERS: dict[str, Any] = {
+    "sha": lambda steps: SuccessiveHalvingPruner("success_rate"),
+    "optuna_sha": OptunaSuccessiveHalving,
+}
+
+
+def prune_point(pruner: Any, lines: list[dict[str, Any]], steps: int, peers: list[list[dict[str, Any]]]) -> int | None:
     """The index of the line at which the pruner stops this trial, or None: asked after every line, as the
     local executor asks every few seconds."""
     for k in range(len(lines)):
