@@ -149,6 +149,7 @@ def one_study(
     history: list[RunView] = []
     curves: dict[str, list[dict[str, Any]]] = {}
     truth: dict[str, float] = {}
+    pruned_truth: list[float] = []
     curve: list[tuple[int, float]] = []
     used_steps, latency = 0, []
     while used_steps < budget:
@@ -180,6 +181,7 @@ def one_study(
             stopped = prune_point(pruner, lines, steps, list(curves.values())) if pruner and not parent_id else None
             if stopped is not None:
                 view = pruned_run(i, overrides)
+                pruned_truth.append(surrogate.true_success(overrides))
                 curves[view.id] = lines[: stopped + 1]
                 used_steps += lines[stopped]["step"]
             else:
@@ -201,6 +203,8 @@ def one_study(
         "steps_used": used_steps,
         "champion_true": truth[champion.id] if champion else 0.0,
         "best_true_seen": max(truth.values(), default=0.0),
+        # Pruned trials that were better than every trial that completed: the pruner stopped the eventual best.
+        "pruned_the_best": any(p > max(truth.values(), default=0.0) for p in pruned_truth),
         "curve": curve,
         "latency_ms": 1000 * float(np.median(latency)) if latency else 0.0,
     }
@@ -369,7 +373,11 @@ def main() -> int:
         ours = [base[r["seed"]] for r in rs]
         never = sum(x >= 2.0 * budget for x in reach)
         pruned = sum(r["pruned"] for r in rs)
-        studies = f"all exit 0, {min(r['trials'] for r in rs)}-{max(r['trials'] for r in rs)} trials ({pruned} pruned)"
+        lost = sum(r["pruned_the_best"] for r in rs)
+        studies = (
+            f"all exit 0, {min(r['trials'] for r in rs)}-{max(r['trials'] for r in rs)} trials ({pruned} pruned; "
+            f"the best pruned in {lost})"
+        )
         print(
             f"| {name} | {np.median(champ):.3f} | "
             f"{'-' if name == default else paired([o['champion_true'] for o in ours], champ, rng)} | "
