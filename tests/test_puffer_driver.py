@@ -79,7 +79,7 @@ def test_short_builtin_training_writes_every_protocol_file(tmp_path: Path) -> No
     chosen = selection["best"] if selection["chosen"] == "best" else selection["final"]
     assert summary["checkpoint"] == chosen["checkpoint"]
     other = selection["final"] if selection["chosen"] == "best" else selection["best"]
-    assert chosen["success_rate"] >= other["success_rate"] or selection["chosen"] == "final"
+    assert chosen["success_rate"] >= other["success_rate"]  # the pick is the better on the selection episodes
 
     episodes = read_lines(run_dir / "eval_episodes.jsonl")
     assert len(episodes) == 96

@@ -178,32 +178,33 @@ class Loop:
                 if self.stop.is_set():
                     return self._stopped()
             ran = f"ran {len(self.finished_runs)} case(s)"
-            gate = self._proposal_gate()
+            gate, guard = self._proposal_gate()
             if gate is not None:
                 return LoopResult(0, f"{ran}; nothing proposed: {gate}", self.finished_runs)
-            cases = self.make_batch(self.guard())
+            cases = self.make_batch(guard)
             return LoopResult(0, f"{ran}; proposed {len(cases)} into {self.ws.pending}", self.finished_runs)
 
     def propose(self) -> tuple[list[Case], str | None]:
         """``autopilot propose``: the next batch into cases/pending/, unless paused, halted or cases wait."""
         with WorkspaceLock(self.ws.lock_file):
-            gate = self._proposal_gate()
+            gate, guard = self._proposal_gate()
             if gate is not None:
                 return [], gate
-            return self.make_batch(self.guard()), None
+            return self.make_batch(guard), None
 
-    def _proposal_gate(self) -> str | None:
-        """Why no batch may be proposed now (pause, guardrail halt, the batch barrier), or None."""
+    def _proposal_gate(self) -> tuple[str | None, GuardState]:
+        """Why no batch may be proposed now (pause, the batch barrier, a guardrail halt) or None, with the
+        guardrail state the batch is then proposed under."""
+        guard = self.guard()
         paused = pause_reason(self.ws)
         if paused is not None:
-            return f"paused ({paused})"
+            return f"paused ({paused})", guard
         pending = self.records.pending_cases()
         if pending:
-            return f"{len(pending)} case(s) still pending in {self.ws.pending} (batch barrier)"
-        guard = self.guard()
+            return f"{len(pending)} case(s) still pending in {self.ws.pending} (batch barrier)", guard
         if guard.halted:
-            return f"guardrail halt ({guard.halt_reason})"
-        return None
+            return f"guardrail halt ({guard.halt_reason})", guard
+        return None, guard
 
     # ------------------------------------------------------------------ state
 

@@ -28,9 +28,6 @@ from autopilot.space import OBJECTIVE_OWNED
 from autopilot.trainers.command import trainer_argv, trainer_env
 from autopilot.workspace import atomic_write_json, atomic_write_text, read_json
 
-# Settings the loop owns in every run's config; a proposal that sets them is refused by validation.
-LOOP_OWNED = OBJECTIVE_OWNED
-
 
 @dataclass
 class Preparer:
@@ -165,7 +162,7 @@ class Preparer:
 
 def _proposed(diff: dict[str, Any]) -> dict[str, Any]:
     """A config diff without the loop-owned keys (they are the same for every run of the experiment)."""
-    return {k: v for k, v in diff.items() if not k.startswith(LOOP_OWNED)}
+    return {k: v for k, v in diff.items() if not k.startswith(OBJECTIVE_OWNED)}
 
 
 def inherited_cost(checkpoint: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -56,8 +57,6 @@ def load_native(env: str | None, ini: Path | None, python: str | None) -> Native
     argv = [python or sys.executable, "-m", "autopilot.trainers.puffer.config"]
     argv += ["--ini", str(Path(ini).resolve())] if ini else ["--env", str(env)]
     src = str(Path(__file__).resolve().parents[1])
-    import os
-
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=environment)
