@@ -1,8 +1,8 @@
 """Driver fidelity: steps per second through the autopilot driver against PufferLib's own `puffer train` loop
-(`pufferl.train`), same env, same config, same machine, one run after the other; and the final training score
-each logs.
+(`pufferl.train`), same env, same config, same machine, one run after the other (alternating, --repeat runs of
+each; the median run of each side is shown, and every run's figures); and the final training score each logs.
 
-    .venv/bin/python scripts/bench_fidelity.py --envs drone_delivery puffer_cartpole puffer_squared --steps 5000000
+    .venv/bin/python scripts/bench_fidelity.py --envs drone_delivery puffer_cartpole puffer_squared --steps 2000000
 
 Both sides are timed the same way: environment steps divided by the time from the first evaluate() to the end
 of the last train() (pufferl.train's 32-epoch final evaluation and the driver's held-out evaluation are not
@@ -33,7 +33,7 @@ env_name = config["base"]["env_name"]
 warnings.filterwarnings("default", category=RuntimeWarning)
 seed_everything(int(config["train"]["seed"]))
 vecenv, policy = build_env_and_policy(config, env_name, int(config["train"]["seed"]))
-marks, logs = {}, []
+marks, last = {}, {}
 real_evaluate, real_train = pufferl.PuffeRL.evaluate, pufferl.PuffeRL.train
 def evaluate(self):
     marks.setdefault("start", time.monotonic())
@@ -41,8 +41,8 @@ def evaluate(self):
 def train(self):
     out = real_train(self)
     marks["end"], marks["steps"] = time.monotonic(), self.global_step
-    if out:
-        logs.append({k: float(v) for k, v in out.items() if isinstance(v, (int, float))})
+    if out:  # the last value of each key (a log may lack the env's stats)
+        last.update({k: float(v) for k, v in out.items() if isinstance(v, (int, float))})
     return out
 pufferl.PuffeRL.evaluate, pufferl.PuffeRL.train = evaluate, train
 pufferl.PuffeRL.print_dashboard = lambda self, *a, **k: None
@@ -50,7 +50,7 @@ args = {**config, **config["base"], "load_model_path": None, "load_id": None, "n
 args["train"] = {**config["train"], "use_rnn": bool(config["base"].get("rnn_name")), "data_dir": sys.argv[2]}
 pufferl.train(env_name, args, vecenv=vecenv, policy=policy)
 sps = marks["steps"] / (marks["end"] - marks["start"])
-print(json.dumps({"sps": sps, "steps": marks["steps"], "last": logs[-1] if logs else {}}))
+print(json.dumps({"sps": sps, "steps": marks["steps"], "last": last}))
 """
 
 
@@ -109,33 +109,42 @@ def main() -> int:
     parser.add_argument("--envs", nargs="+", default=["drone_delivery", "puffer_cartpole", "puffer_squared"])
     parser.add_argument("--steps", type=int, default=5_000_000)
     parser.add_argument("--shrink", type=int, default=16, help="divide PufferLib envs' env count and batch by this")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side, alternating; the median is shown")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"PufferLib envs at 1/{args.shrink} of their shipped env count and batch (the same config on both sides)")
-    print("| env | steps | pufferl.train steps/s | driver steps/s | driver / pufferl | final score pufferl | driver |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| env | steps | pufferl.train steps/s | driver steps/s | driver / pufferl | final score pufferl | driver "
+        "| each run, pufferl/driver steps/s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for env in args.envs:
         config, metric = configs(env, args.steps, args.shrink)
-        with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-            ref = pufferl_side(config, Path(a))
-            ours = driver_side(config, Path(b))
+        refs, drivers = [], []
+        for _ in range(args.repeat):  # alternating, so a drift in the machine's speed hits both sides alike
+            with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+                refs.append(pufferl_side(config, Path(a)))
+                drivers.append(driver_side(config, Path(b)))
+        ref = sorted(refs, key=lambda r: r["sps"])[len(refs) // 2]  # the median run of each side
+        ours = sorted(drivers, key=lambda r: r["sps"])[len(drivers) // 2]
+        runs = ", ".join(f"{r['sps']:,.0f}/{o['sps']:,.0f}" for r, o in zip(refs, drivers, strict=True))
         key = f"environment/{metric}"
         ref_score = ref["last"].get(key)
-        mapped = {f"environment/{k}": v for k, v in (ours["lines"][-1].get("metrics") or {}).items()}
+        # The driver logs a mapped name (the built-in task's) or PufferLib's own environment/<metric> key.
         our_score = next(
             (
-                line["metrics"].get(metric)
+                value
                 for line in reversed(ours["lines"])
-                if line["metrics"].get(metric) is not None
+                for value in (line["metrics"].get(metric), line["metrics"].get(key))
+                if value is not None
             ),
             None,
         )
-        our_score = our_score if our_score is not None else mapped.get(key)
         print(
             f"| {env} | {to_dotted(config)['train.total_timesteps']:,} | {ref['sps']:,.0f} | {ours['sps']:,.0f} | "
             f"{ours['sps'] / ref['sps']:.1%} | {metric} {ref_score if ref_score is None else round(ref_score, 4)} | "
-            f"{our_score if our_score is None else round(our_score, 4)} |",
+            f"{our_score if our_score is None else round(our_score, 4)} | {runs} |",
             flush=True,
         )
     return 0

@@ -3,6 +3,11 @@ made by scripts/record_runs.py): every proposer runs whole studies, in minutes i
 
     .venv/bin/python scripts/bench_surrogate.py --seeds 20 --trials 32 --batch-size 4 --target 0.5
 
+Peers, each run the way its users run it: a registered proposer through the same simulated loop (NAME, and
+NAME+sha with the loop's successive halving, NAME+optuna_sha with Optuna's SuccessiveHalvingPruner replayed),
+``optuna_tpe_hyperband`` (a plain Optuna study: TPE with HyperbandPruner, a trial at a time, its best_trial
+handed over) and ``ray_asha`` (Ray Tune: random search with ASHAScheduler, its best result handed over).
+
 The surrogate: a config's true held-out success is a kernel-weighted average of the recorded runs' held-out
 success, over the tune space scaled to [0, 1] (log keys on a log scale); the bandwidth is chosen by
 leave-one-out error, and the fit is reported as the leave-one-out rank correlation on the recorded runs. A
@@ -210,6 +215,143 @@ def one_study(
     }
 
 
+def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: int, episodes: int) -> dict[str, Any]:
+    """Optuna as its users run it: one study, TPE with ``HyperbandPruner``, a trial at a time: ask, report the
+    learning curve, ``should_prune``, tell the evaluation's success; the user is handed ``study.best_trial``."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from autopilot.proposers.optuna_samplers import distributions, startup_trials
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng([seed, 11])
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=startup_trials_for(trials, startup_trials)
+        ),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=len(GRID)),
+    )
+    dists = distributions(SPACE)
+    budget = trials * steps
+    used, curve, truth = 0, [], {}
+    while used < budget:
+        trial = study.ask(dists)
+        overrides = dict(trial.params)
+        noisy = np.clip(surrogate.true_curve(overrides) + rng.normal(0.0, 0.03, len(GRID)), 0.0, 1.0)
+        pruned = False
+        for k, (fraction, value) in enumerate(zip(GRID, noisy, strict=True)):
+            trial.report(float(value), k + 1)
+            if trial.should_prune():
+                used += int(fraction * steps)
+                study.tell(trial, state=TrialState.PRUNED)
+                pruned = True
+                break
+        if not pruned:
+            used += steps
+            p = surrogate.true_success(overrides)
+            truth[trial.number] = p
+            study.tell(trial, float(np.mean(rng.random(episodes) < p)))  # the evaluation's success rate
+        done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        curve.append((used, truth[study.best_trial.number] if done else 0.0))
+    return {
+        "proposer": "optuna_tpe_hyperband",
+        "seed": seed,
+        "exit_code": 0,
+        "trials": len(study.trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in study.trials),
+        "steps_used": used,
+        "champion_true": truth[study.best_trial.number] if truth else 0.0,
+        "best_true_seen": max(truth.values(), default=0.0),
+        "pruned_the_best": None,
+        "curve": curve,
+        "latency_ms": 0.0,
+    }
+
+
+def startup_trials_for(trials: int, rule: Any) -> int:
+    """The same random start-up the tool's TPE uses for this budget."""
+    return int(rule(Context(SPACE, Objective(), {}, ProposerSpec(), seed=0, budget_trials=trials)))
+
+
+def ray_asha_study(seed: int, surrogate: Surrogate, trials: int, batch: int, steps: int, runs: Path) -> dict[str, Any]:
+    """Ray Tune as its users run it: random search (``BasicVariantGenerator``) with ``ASHAScheduler`` over the
+    simulated learning curves, ``batch`` trials at a time, stopped once the study has used the step budget; the
+    user is handed ``get_best_result(scope="last")``, the trial with the best last reported value."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    budget = trials * steps
+    space: dict[str, Any] = {}
+    for name, p in sorted(SPACE.params.items()):
+        if not p.tunable:
+            continue
+        if p.type in ("bool", "categorical"):
+            space[name] = tune.choice([False, True] if p.type == "bool" else list(p.choices))
+            continue
+        low, high = p.tune_bounds()
+        if p.type == "pow2":
+            powers = range(math.ceil(math.log2(max(low, 1))), int(math.log2(high)) + 1)
+            space[name] = tune.choice([2**k for k in powers])
+        elif p.type == "int":
+            space[name] = (tune.lograndint if p.scale == "log" and low > 0 else tune.randint)(int(low), int(high) + 1)
+        else:
+            space[name] = (tune.loguniform if p.scale == "log" and low > 0 else tune.uniform)(float(low), float(high))
+    used: dict[str, int] = {}
+    last: dict[str, tuple[float, dict[str, Any]]] = {}
+    curve: list[tuple[int, float]] = []
+
+    class Budget(tune.Stopper):
+        def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+            used[trial_id] = int(result["steps"])
+            last[trial_id] = (float(result["success_rate"]), dict(result["config"]))
+            best = max(last.values(), key=lambda t: t[0])
+            curve.append((sum(used.values()), surrogate.true_success(best[1])))
+            return False
+
+        def stop_all(self) -> bool:
+            return sum(used.values()) >= budget
+
+    def trainable(config: dict[str, Any]) -> None:
+        rng = np.random.default_rng([seed, abs(hash(json.dumps(config, sort_keys=True))) % 2**31])
+        noisy = np.clip(surrogate.true_curve(config) + rng.normal(0.0, 0.03, len(GRID)), 0.0, 1.0)
+        for fraction, value in zip(GRID, noisy, strict=True):
+            tune.report({"success_rate": float(value), "steps": int(fraction * steps)})
+
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 2 / batch}),
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric="success_rate",
+            mode="max",
+            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=len(GRID), grace_period=2),
+            search_alg=BasicVariantGenerator(random_state=seed, max_concurrent=batch),
+            num_samples=8 * trials,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(stop=Budget(), storage_path=str(runs), verbose=0),
+    )
+    results = tuner.fit()
+    best = results.get_best_result(metric="success_rate", mode="max", scope="last")
+    champion = surrogate.true_success(best.config or {})
+    every = [results[i] for i in range(len(results))]
+    finished = [r for r in every if r.metrics and int(r.metrics.get("steps", 0)) >= int(GRID[-1] * steps)]
+    return {
+        "proposer": "ray_asha",
+        "seed": seed,
+        "exit_code": 0 if not results.errors else 1,
+        "trials": len(results),
+        "pruned": len(results) - len(finished),
+        "steps_used": sum(used.values()),
+        "champion_true": champion,
+        "best_true_seen": max((surrogate.true_success(c) for _, c in last.values()), default=0.0),
+        "pruned_the_best": None,  # not told apart: Tune's trials cut by the budget's stop_all look the same
+        "curve": curve,
+        "latency_ms": 0.0,
+    }
+
+
 class OptunaSuccessiveHalving:
     """Optuna's ``SuccessiveHalvingPruner`` asked the loop's question: the finished and pruned trials are replayed
     into a study with their intermediate values and the rung values Optuna would have recorded for them
@@ -314,7 +456,14 @@ def ratio(ours: list[float], theirs: list[float], rng: np.random.Generator) -> s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--proposers", nargs="+", default=["hybrid", "random", "tpe", "cmaes", "ga", "protein"])
+    parser.add_argument(
+        "--proposers",
+        nargs="+",
+        # The first is the default a user gets: hybrid, with the loop's successive halving (on for a budgeted
+        # study); then the peers as their users run them.
+        default=["hybrid+sha", "random", "tpe", "optuna_tpe_hyperband", "cmaes", "ray_asha", "hybrid"],
+        help="NAME (a registered proposer), NAME+sha, NAME+optuna_sha, optuna_tpe_hyperband or ray_asha",
+    )
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--trials", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -343,9 +492,13 @@ def main() -> int:
             started = time.monotonic()
             for seed in range(args.seeds):
                 runs = Path(tmp) / f"{name}-{seed}"
-                results.append(
-                    one_study(name, seed, surrogate, args.trials, args.batch_size, steps, args.episodes, runs)
-                )
+                if name == "optuna_tpe_hyperband":
+                    study = optuna_hyperband_study(seed, surrogate, args.trials, steps, args.episodes)
+                elif name == "ray_asha":
+                    study = ray_asha_study(seed, surrogate, args.trials, args.batch_size, steps, runs)
+                else:
+                    study = one_study(name, seed, surrogate, args.trials, args.batch_size, steps, args.episodes, runs)
+                results.append(study)
             print(f"  {name}: {args.seeds} studies in {time.monotonic() - started:.0f} s", flush=True)
     budget = args.trials * steps
     rng = np.random.default_rng(0)
@@ -373,7 +526,7 @@ def main() -> int:
         ours = [base[r["seed"]] for r in rs]
         never = sum(x >= 2.0 * budget for x in reach)
         pruned = sum(r["pruned"] for r in rs)
-        lost = sum(r["pruned_the_best"] for r in rs)
+        lost = "n/a" if any(r["pruned_the_best"] is None for r in rs) else sum(r["pruned_the_best"] for r in rs)
         studies = (
             f"all exit 0, {min(r['trials'] for r in rs)}-{max(r['trials'] for r in rs)} trials ({pruned} pruned; "
             f"the best pruned in {lost})"

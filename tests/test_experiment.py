@@ -50,6 +50,26 @@ def test_defaults_match_the_design_contract() -> None:
     r = exp.resources
     assert (r.workers, r.timeout_minutes, r.stall_seconds, r.num_cpus, r.num_gpus) == (1, 60, 300, 1, 0)
     assert exp.executor.kind == "local" and exp.executor.ray_address is None
+    assert exp.early_stopping.enabled == "auto"
+
+
+@pytest.mark.parametrize(
+    ("enabled", "budgeted", "kind", "active"),
+    [
+        ("auto", True, "builtin", True),
+        ("auto", True, "puffer", True),
+        ("auto", False, "puffer", False),  # open-ended: nothing to spend the freed budget on
+        ("auto", True, "command", False),  # a command trainer need not log learning curves
+        (True, False, "command", True),
+        (False, True, "puffer", False),
+    ],
+)
+def test_early_stopping_auto_is_on_for_budgeted_studies_of_curve_logging_trainers(
+    enabled: object, budgeted: bool, kind: str, active: bool
+) -> None:
+    raw = _raw()
+    raw["early_stopping"]["enabled"] = enabled
+    assert experiment_from_dict(raw).early_stopping.active(budgeted, kind) is active
 
 
 @pytest.mark.parametrize(
@@ -66,6 +86,7 @@ def test_defaults_match_the_design_contract() -> None:
         ({"executr": {}}, "executr: unknown key; did you mean executor?"),
         ({"git": {"commit_per_run": "yes"}}, "git.commit_per_run: must be true or false, got string 'yes'"),
         ({"objective": {"constraints": [{"metric": "collision_rate"}]}}, "give max or min"),
+        ({"early_stopping": {"enabled": 1}}, "early_stopping.enabled: must be true, false or auto, got 1"),
     ],
 )
 def test_invalid_experiment_settings_are_named(patch: dict, message: str) -> None:

@@ -506,3 +506,18 @@ def test_a_step_budget_counts_the_steps_each_trial_used(tmp_path: Path) -> None:
     result = make_loop(ws, budget_steps=7, iterations=None).run()  # each fake trial reports 3 steps
     assert result.exit_code == 0 and "9/7 steps" in result.message
     assert len(runs(ws)) == 3
+
+
+def test_a_missing_objective_metric_fails_the_run_and_every_view_says_why(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws", objective={"metric": "delivery"})
+    queue(ws, {"train.x": 0.7})
+    make_loop(ws).run()
+    (run,) = runs(ws)
+    assert run.state == "failed" and run.record.failure["class"] == "missing_metric"
+    assert "'delivery' was not reported; the trainer reported: score" in run.record.failure["reason"]
+    views = [
+        subprocess.run([AUTOPILOT, command, "-w", str(ws.root)], capture_output=True, text=True, check=True).stdout
+        for command in ("status", "leaderboard", "report")
+    ]
+    assert all("missing_metric" in text for text in views[:2])
+    assert "the trainer reported: score" in (ws.root / "report.html").read_text().replace("&#x27;", "'")

@@ -13,6 +13,7 @@ from helpers import BASELINE, SPACE, context, random_history, view
 
 from autopilot.config import config_hash, deep_merge, to_dotted
 from autopilot.experiment import ProposerSpec
+from autopilot.objective import Objective
 from autopilot.proposers.ga import GAProposer, mutate
 from autopilot.proposers.optuna_samplers import distributions, replay
 from autopilot.proposers.registry import PROPOSER_NAMES, make_proposer
@@ -176,6 +177,22 @@ def test_a_replayed_study_proposes_what_a_live_one_would() -> None:
     for study in (live, rebuilt):
         study.sampler = optuna.samplers.TPESampler(seed=7, n_startup_trials=4)
     assert live.ask(dists).params == rebuilt.ask(dists).params
+
+
+@pytest.mark.parametrize("name", ["random", "tpe", "cmaes", "hybrid"])
+def test_a_proposer_kept_across_batches_proposes_what_a_fresh_one_would(name: str) -> None:
+    """The replay cache: a run seen running, then finished, and new runs, all reach the kept proposer's study."""
+    history = random_history(30)
+    running = replace(history[9], record=replace(history[9].record, state="running"), summary=None)
+    kept = make_proposer(name)
+    for k, runs in ((10, [*history[:9], running]), (20, history[:20]), (30, history)):
+        fresh = make_proposer(name).propose(runs, 4, context(seed=3))
+        again = kept.propose(runs, 4, context(seed=3))
+        assert [p.overrides for p in again] == [p.overrides for p in fresh], k
+    other = context(seed=3, objective=Objective(metric="mean_reward"))  # another objective: nothing cached applies
+    assert [p.overrides for p in kept.propose(history, 4, other)] == [
+        p.overrides for p in make_proposer(name).propose(history, 4, other)
+    ]
 
 
 def test_replay_maps_failed_and_pruned_runs() -> None:

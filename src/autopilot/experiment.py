@@ -134,14 +134,23 @@ class Resources:
 
 @dataclass
 class EarlyStopping:
-    """Asynchronous successive halving on learning curves (local executor; off in safe mode)."""
+    """Asynchronous successive halving on learning curves (local executor; off in safe mode).
 
-    enabled: bool = False
+    ``enabled``: true, false, or ``auto`` (the default): on for a budgeted run (``--trials`` or
+    ``--budget-steps``) of a trainer that logs learning curves (builtin, puffer), where stopping a trial that is
+    clearly behind frees budget for others; off for an open-ended run, where nothing is gained by stopping."""
+
+    enabled: Any = "auto"
     rungs: list[float] = field(default_factory=lambda: [0.5, 0.75])
     keep_fraction: float = 0.5
     min_trials: int = 4
     min_delta: float = 0.05
     smoothing: int = 3
+
+    def active(self, budgeted: bool, trainer_kind: str) -> bool:
+        if self.enabled == "auto":
+            return budgeted and trainer_kind in ("builtin", "puffer")
+        return bool(self.enabled)
 
 
 @dataclass
@@ -279,6 +288,8 @@ def _cross_checks(exp: Experiment) -> list[str]:
             errors.append(f"{where}: unknown next_focus; allowed: {', '.join(NEXT_FOCI)}")
         unknown = set(action) - {"timesteps", "scale", "tune", "doc"}
         errors += [f"{where}.{k}: unknown field; allowed: timesteps, scale, tune, doc" for k in sorted(unknown)]
+    if not (isinstance(exp.early_stopping.enabled, bool) or exp.early_stopping.enabled == "auto"):
+        errors.append(f"early_stopping.enabled: must be true, false or auto, got {_show(exp.early_stopping.enabled)}")
     for i, fraction in enumerate(exp.early_stopping.rungs):
         if not 0.0 < fraction < 1.0:
             errors.append(f"early_stopping.rungs[{i}]: must be a fraction in (0, 1), got {fraction}")

@@ -95,6 +95,7 @@ class Loop:
             options.timeout_minutes or self.exp.resources.timeout_minutes,
             options.stall_seconds or self.exp.resources.stall_seconds,
             lambda: window_start(self.ws),
+            budgeted=options.trials is not None or options.budget_steps is not None,
         )
         self.settler = Settler(loaded, self.records, self.journal, self.intake, self._requeue_once)
         self._write_lock = threading.Lock()

@@ -37,6 +37,7 @@ class Preparer:
     timeout_minutes: float
     stall_seconds: float
     window_start: Callable[[], str | None]
+    budgeted: bool = False  # run under --trials / --budget-steps: early stopping's ``auto`` turns on
 
     def prepare(self, case: Case) -> TrialSpec | None:
         """Create the run folder and the trial; a pending case that no longer validates is refused."""
@@ -77,7 +78,8 @@ class Preparer:
             )
         )
         return TrialSpec(
-            should_stop=self._pruner(folder, config, history),
+            # A confirmation is evidence the promotion rule asked for: stopping it would waste it unread.
+            should_stop=None if "confirm" in case.tags else self._pruner(folder, config, history),
             run_id=folder.id,
             argv=trainer_argv(self.loaded.experiment.trainer, folder.path),
             run_dir=folder.path,
@@ -130,7 +132,7 @@ class Preparer:
         exp = self.loaded.experiment
         opts = exp.early_stopping
         total = to_dotted(config).get("train.total_timesteps")
-        if not opts.enabled or not isinstance(total, int):
+        if not opts.active(self.budgeted, exp.trainer.kind) or not isinstance(total, int):
             return None
         if evaluate(history, exp.guardrails, self.window_start()).safe_mode:
             return None

@@ -172,11 +172,12 @@ git:
 # Multi-fidelity early stopping (local executor; off in safe mode): at each rung (a fraction of the step
 # budget) a running trial whose smoothed objective is below the (1 - keep_fraction) quantile of at least
 # min_trials earlier trials of the same budget, by more than min_delta, is stopped and recorded as pruned.
+# enabled: auto (on for a budgeted run, --trials or --budget-steps, of a builtin or puffer trainer), true, false.
 early_stopping:
 {
         _dump(
             {
-                "enabled": False,
+                "enabled": "auto",
                 "rungs": [0.5, 0.75],
                 "keep_fraction": 0.5,
                 "min_trials": 4,

@@ -28,6 +28,9 @@ from autopilot.records import RunView
 class HybridProposer(Proposer):
     name = "hybrid"
 
+    def __init__(self) -> None:
+        self.tpe = TPEProposer()  # kept across batches: its replayed trials are cached
+
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         history = history_for_proposers(history)
         comparable = at_baseline_budget(history, context)
@@ -40,7 +43,7 @@ class HybridProposer(Proposer):
             ga = GAProposer(exploit_fraction=1.0, keys=_prior_keys(context))
             batch += ga.propose(comparable, n_exploit, context.derive("ga"))
         if len(batch) < n:
-            batch += TPEProposer().propose(comparable, n - len(batch), context.derive("tpe"))
+            batch += self.tpe.propose(comparable, n - len(batch), context.derive("tpe"))
         return self._tag(batch[:n])
 
     def _tag(self, proposals: list[Proposal]) -> list[Proposal]:

@@ -74,35 +74,72 @@ def constraint_attrs(view: RunView, context: Context) -> dict[str, float]:
     return attrs
 
 
-def replay(history: list[RunView], context: Context, dists: dict[str, BaseDistribution]) -> list[FrozenTrial]:
+class ReplayCache:
+    """Trials already replayed, by run: a finished run's trial never changes, so a proposer that lives across
+    batches (the loop keeps one) converts only the runs that are new or still running since its last call."""
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] | None = None
+        self.trials: dict[str, FrozenTrial | None] = {}
+
+    def get(self, context: Context, dists: dict[str, BaseDistribution]) -> dict[str, FrozenTrial | None]:
+        key = (repr(sorted(dists.items())), repr(context.objective), repr(sorted(to_dotted(context.baseline).items())))
+        if key != self.key:  # another space, objective or baseline: nothing cached applies
+            self.key, self.trials = key, {}
+        return self.trials
+
+
+FINISHED = ("complete", "failed", "timeout", "pruned")
+
+
+def replay(
+    history: list[RunView],
+    context: Context,
+    dists: dict[str, BaseDistribution],
+    cache: ReplayCache | None = None,
+) -> list[FrozenTrial]:
     """The history as Optuna trials, oldest first."""
+    known = cache.get(context, dists) if cache is not None else {}
     base = to_dotted(context.baseline)
     trials = []
     for view in history:
-        overrides = to_dotted(view.overrides)
-        state = STATE.get(view.state)
-        if state is None:
+        if view.id in known:
+            cached = known[view.id]
+            if cached is not None:
+                trials.append(cached)
             continue
-        params = {k: overrides.get(k, base.get(k)) for k in dists}
-        if any(not _contains(dists[k], v) for k, v in params.items()):
-            continue  # set outside the tune ranges (by hand): Optuna cannot hold it
-        value = None
-        if state == TrialState.COMPLETE:
-            score = view.metrics.get(context.objective.metric)
-            if score is None:
-                state = TrialState.FAIL
-            else:
-                value = float(score)
-        trials.append(
-            create_trial(
-                state=state,
-                value=value,
-                params=params,
-                distributions=dists,
-                system_attrs=constraint_attrs(view, context),
-            )
-        )
+        trial = _trial(view, context, dists, base)
+        if cache is not None and view.state in FINISHED:
+            known[view.id] = trial
+        if trial is not None:
+            trials.append(trial)
     return trials
+
+
+def _trial(
+    view: RunView, context: Context, dists: dict[str, BaseDistribution], base: dict[str, Any]
+) -> FrozenTrial | None:
+    overrides = to_dotted(view.overrides)
+    state = STATE.get(view.state)
+    if state is None:
+        return None
+    params = {k: overrides.get(k, base.get(k)) for k in dists}
+    if any(not _contains(dists[k], v) for k, v in params.items()):
+        return None  # set outside the tune ranges (by hand): Optuna cannot hold it
+    value = None
+    if state == TrialState.COMPLETE:
+        score = view.metrics.get(context.objective.metric)
+        if score is None:
+            state = TrialState.FAIL
+        else:
+            value = float(score)
+    return create_trial(
+        state=state,
+        value=value,
+        params=params,
+        distributions=dists,
+        system_attrs=constraint_attrs(view, context),
+    )
 
 
 def _contains(dist: BaseDistribution, value: Any) -> bool:
@@ -118,6 +155,9 @@ class OptunaProposer(Proposer):
     """Base for the Optuna-backed proposers; subclasses choose the sampler."""
 
     name = "optuna"
+
+    def __init__(self) -> None:
+        self.replayed = ReplayCache()
 
     def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
@@ -136,7 +176,7 @@ class OptunaProposer(Proposer):
                 sampler=self.sampler(seed, context),
             )
             with _no_template_copies():
-                study.add_trials(replay(history, context, dists))
+                study.add_trials(replay(history, context, dists, self.replayed))
             out = []
             for _ in range(n):
                 trial = study.ask(dists)
@@ -155,7 +195,8 @@ class OptunaProposer(Proposer):
 @contextlib.contextmanager
 def _no_template_copies() -> Iterator[None]:
     """Optuna's in-memory storage deep-copies every trial added to a study, most of a replay's time at hundreds of
-    runs. The replayed trials are made afresh for this one study and never reused, so the copy is skipped."""
+    runs. The replayed trials belong to this one short-lived study (a cached one is numbered afresh by the next
+    study, after this one is gone), so the copy is skipped."""
     module = optuna.storages._in_memory
     saved = module.copy
     module.copy = types.SimpleNamespace(deepcopy=lambda value, memo=None: value)  # type: ignore[assignment]

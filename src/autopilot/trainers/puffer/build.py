@@ -105,23 +105,45 @@ def build_policy(env_name: str, config: dict[str, Any], driver_env: Any) -> Any:
     return policy
 
 
-def build_env_and_policy(config: dict[str, Any], env_name: str, seed: int) -> tuple[Any, Any]:
-    """The vectorised env and the policy the config describes, on its device; bad configs -> invalid_config."""
+def make_vecenv(config: dict[str, Any], env_name: str, seed: int) -> Any:
+    """The vectorised env the config's ``env`` and ``vec`` sections describe."""
     import pufferlib.vector
 
-    train_cfg = config["train"]
-    base = config.get("base", {})
-    device = train_cfg.get("device", "cpu")
+    return pufferlib.vector.make(
+        env_class(env_name, config.get("base", {}).get("package")),
+        env_kwargs=config.get("env", {}),
+        seed=seed,
+        # PufferLib's default.ini carries vec.seed; the run's train.seed seeds the envs here (a study varies it).
+        **{k: v for k, v in config.get("vec", {}).items() if k != "seed"},
+    )
+
+
+def close_vecenv(vecenv: Any) -> None:
+    """Close a vecenv once, and make sure its worker processes are gone: they inherit this process's SIGTERM
+    handler (a stop request, not an exit), so PufferLib's ``terminate()`` alone leaves them running and the
+    trainer, waiting for them at exit, would never end."""
+    if getattr(vecenv, "_autopilot_closed", False):
+        return
+    vecenv._autopilot_closed = True
+    try:
+        vecenv.close()
+    finally:
+        for process in getattr(vecenv, "processes", []):
+            process.join(timeout=2.0)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5.0)
+
+
+def build_env_and_policy(config: dict[str, Any], env_name: str, seed: int) -> tuple[Any, Any]:
+    """The vectorised env and the policy the config describes, on its device; bad configs -> invalid_config."""
+    import pufferlib
+
+    device = config["train"].get("device", "cpu")
     if device != "cpu" and not _device_available(device):
         raise TrainerFailure("invalid_config", f"train.device: {device!r} is not available here", EXIT_INVALID)
     try:
-        vecenv = pufferlib.vector.make(
-            env_class(env_name, base.get("package")),
-            env_kwargs=config.get("env", {}),
-            seed=seed,
-            # PufferLib's default.ini carries vec.seed; the run's train.seed seeds the envs here (a study varies it).
-            **{k: v for k, v in config.get("vec", {}).items() if k != "seed"},
-        )
+        vecenv = make_vecenv(config, env_name, seed)
         policy = build_policy(env_name, config, vecenv.driver_env).to(device)
     except TrainerFailure:
         raise

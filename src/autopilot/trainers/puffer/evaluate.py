@@ -14,32 +14,28 @@ from autopilot.trainers.puffer.build import (
     BUILTIN_ENV,
     StopRequest,
     build_env_and_policy,
+    close_vecenv,
     import_pufferl,
+    make_vecenv,
     seed_everything,
 )
 from autopilot.workspace import atomic_write_text, read_json
 
 
 def evaluate_policy(
-    policy: Any,
-    config: dict[str, Any],
-    env_name: str,
-    vecenv: Any,
-    episodes: int,
-    seed: int,
-    env_settings: dict[str, Any],
+    policy: Any, config: dict[str, Any], env_name: str, episodes: int, seed: int, env_settings: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """``episodes`` held-out episodes on the evaluation env (``env_settings``, not the run's own when they
-    differ); ``vecenv`` is the training env, reused when the settings are the same."""
+    differ), on an env of its own: one synchronous instance, so every step returns every agent (a training
+    vecenv may batch asynchronously and hand back a different subset of agents each step)."""
     if env_name == BUILTIN_ENV:
         return evaluate_builtin(policy, env_settings, episodes, seed)
-    if env_settings == config.get("env", {}):
-        return evaluate_generic(policy, vecenv, episodes, seed)
-    eval_env, _ = build_env_and_policy({**config, "env": env_settings}, env_name, seed)
+    eval_config = {**config, "env": env_settings, "vec": {"backend": "Serial", "num_envs": 1}}
+    eval_env = make_vecenv(eval_config, env_name, seed)
     try:
         return evaluate_generic(policy, eval_env, episodes, seed)
     finally:
-        eval_env.close()
+        close_vecenv(eval_env)
 
 
 def evaluate_builtin(policy: Any, env_settings: dict[str, Any], episodes: int, seed: int) -> list[dict[str, Any]]:
@@ -56,9 +52,10 @@ def evaluate_builtin(policy: Any, env_settings: dict[str, Any], episodes: int, s
         num_envs=arenas, num_drones=drones, single_episode=True, record_episodes=True, seed=seed, **env_kwargs
     )
     obs, _ = env.reset(seed=seed)
+    state = recurrent_state(policy, len(obs))
     with torch.no_grad():
         while env.active.any():
-            action = _policy_action(policy, obs)
+            action = _policy_action(policy, obs, state)
             obs, *_ = env.step(action)
     # Take the first ``episodes`` drones by index, not by finishing time: fast endings would bias the sample.
     chosen = sorted(env.episodes, key=lambda e: e["agent"])[:episodes]
@@ -76,39 +73,53 @@ def evaluate_builtin(policy: Any, env_settings: dict[str, Any], episodes: int, s
 
 
 def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_steps: int = 100_000) -> list[dict]:
-    """Any PufferLib env: per-episode return and length tracked from rewards and dones (no outcome flags)."""
+    """Any PufferLib env: per-episode return and length tracked from rewards and dones (no outcome flags).
+
+    Episodes are taken by agent and round (each agent's first episode, then each one's second, ...), never by
+    finishing time: the first episodes to end are the short ones, and taking those would bias the score."""
     import torch
 
     obs, _ = vecenv.reset(seed=seed)
     n = vecenv.num_agents
+    rounds = math.ceil(episodes / n)
     ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
-    done_eps: list[dict[str, Any]] = []
+    state = recurrent_state(policy, n)
+    finished: list[list[tuple[float, int]]] = [[] for _ in range(n)]
     with torch.no_grad():
         for _ in range(max_steps):
-            obs, rewards, terminals, truncations, _ = vecenv.step(_policy_action(policy, obs))
+            obs, rewards, terminals, truncations, _ = vecenv.step(_policy_action(policy, obs, state))
             ret += rewards
             length += 1
             for i in np.flatnonzero(np.logical_or(terminals, truncations)):
-                done_eps.append(
-                    {
-                        "episode": len(done_eps),
-                        "seed": seed,
-                        "return": round(float(ret[i]), 6),
-                        "length": int(length[i]),
-                    }
-                )
+                finished[i].append((float(ret[i]), int(length[i])))
                 ret[i], length[i] = 0.0, 0
-            if len(done_eps) >= episodes:
+            if min(len(f) for f in finished) >= rounds:
                 break
-    return done_eps[:episodes]
+    ordered = [finished[i][r] for r in range(rounds) for i in range(n) if r < len(finished[i])][:episodes]
+    return [
+        {"episode": k, "seed": seed, "return": round(ret_, 6), "length": len_} for k, (ret_, len_) in enumerate(ordered)
+    ]
 
 
-def _policy_action(policy: Any, obs: np.ndarray) -> np.ndarray:
+def recurrent_state(policy: Any, agents: int) -> dict[str, Any]:
+    """The inference state ``forward_eval`` expects: zeroed LSTM memory for a recurrent policy, carried across
+    episode ends as PufferLib's own training and ``puffer eval`` carry it; empty for a feed-forward one."""
+    import torch
+
+    hidden = getattr(policy, "hidden_size", None)
+    if not hasattr(policy, "lstm") or hidden is None:
+        return {}
+    device = next(policy.parameters()).device
+    return {"lstm_h": torch.zeros(agents, hidden, device=device), "lstm_c": torch.zeros(agents, hidden, device=device)}
+
+
+def _policy_action(policy: Any, obs: np.ndarray, state: dict[str, Any]) -> np.ndarray:
     """Sample from the policy as it was trained (PPO's policies are stochastic; a mean action can stall)."""
     import pufferlib.pytorch
     import torch
 
-    logits, _ = policy.forward_eval(torch.as_tensor(obs), None)
+    device = next(policy.parameters()).device
+    logits, _ = policy.forward_eval(torch.as_tensor(obs).to(device), state)
     action, _, _ = pufferlib.pytorch.sample_logits(logits)
     action = action.cpu().numpy()
     if isinstance(logits, torch.distributions.Normal):
@@ -147,8 +158,8 @@ def evaluate_checkpoint(
     policy.eval()
     torch.manual_seed(seed)
     settings = (config.get("autopilot", {}).get("evaluation") or {}).get("env") or config.get("env", {})
-    records = evaluate_policy(policy, config, env_name, vecenv, episodes, seed, settings)
-    vecenv.close()
+    close_vecenv(vecenv)  # only its driver env was needed, to build the policy
+    records = evaluate_policy(policy, config, env_name, episodes, seed, settings)
     lines = "".join(json.dumps(r) + "\n" for r in records)
     atomic_write_text(out, lines)
     return {"episodes": len(records), "seed": seed, "metrics": eval_metrics(records), "out": str(out)}

@@ -30,6 +30,7 @@ from autopilot.trainers.puffer.build import (
     EXIT_OOM,
     StopRequest,
     build_env_and_policy,
+    close_vecenv,
     import_pufferl,
     seed_everything,
 )
@@ -191,17 +192,34 @@ def load_policy_state(policy: Any, path: Path, device: str) -> None:
 
 def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
     config = read_json(run_dir / CONFIG_FILE)
-    train_cfg = dict(config["train"])
-    base = config.get("base", {})
-    env_name = base.get("env_name") or BUILTIN_ENV
-    seed = int(train_cfg.get("seed", 1))
+    env_name = config.get("base", {}).get("env_name") or BUILTIN_ENV
+    seed = int(config["train"].get("seed", 1))
     evaluation = evaluation_settings(config, seed)
     pufferl = import_pufferl(stop)
+    seed_everything(seed)
+    vecenv, policy = build_env_and_policy(config, env_name, seed)
+    try:
+        return _train_and_evaluate(run_dir, stop, config, env_name, seed, evaluation, pufferl, vecenv, policy)
+    finally:  # on every path: a multiprocessing vecenv's workers would otherwise outlive the trainer
+        close_vecenv(vecenv)
+
+
+def _train_and_evaluate(
+    run_dir: Path,
+    stop: StopRequest,
+    config: dict[str, Any],
+    env_name: str,
+    seed: int,
+    evaluation: dict[str, Any],
+    pufferl: ModuleType,
+    vecenv: Any,
+    policy: Any,
+) -> dict[str, Any]:
     import pufferlib
     import torch
 
-    seed_everything(seed)
-    vecenv, policy = build_env_and_policy(config, env_name, seed)
+    train_cfg = dict(config["train"])
+    base = config.get("base", {})
     device = train_cfg.get("device", "cpu")
     load_path = train_cfg.pop("load_model_path", None)
     if load_path:
@@ -256,6 +274,7 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
         checkpoint = Path(trainer.save_checkpoint())
         trainer.utilization.stop()
         writer.close()
+        close_vecenv(vecenv)  # its workers busy-wait: evaluation runs on an env of its own
     wall = time.monotonic() - started
     if stop.signal_name is not None:
         raise TrainerFailure(
@@ -269,13 +288,12 @@ def run(run_dir: Path, stop: StopRequest) -> dict[str, Any]:
         load_policy_state(policy, state, device)
         policy.eval()
         torch.manual_seed(eval_seed)  # sampled actions: the evaluation is reproducible given its seed
-        return evaluate_policy(policy, config, env_name, vecenv, episodes, eval_seed, evaluation["env"])
+        return evaluate_policy(policy, config, env_name, episodes, eval_seed, evaluation["env"])
 
     chosen, selection = checkpoint, select_checkpoint(run_dir, checkpoint, tracker, evaluation, held_out)
     if selection["chosen"] == "best":
         chosen = tracker.path
     episodes = held_out(chosen, evaluation["episodes"], evaluation["seed"])
-    vecenv.close()
     write_eval_episodes(run_dir, episodes)
     metrics = eval_metrics(episodes)
     summary = {

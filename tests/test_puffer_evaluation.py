@@ -1,0 +1,94 @@
+"""Held-out evaluation of any PufferLib env: unbiased episode choice, recurrent policies, real vector envs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import pufferlib
+import pufferlib.models
+import pufferlib.vector
+import pytest
+from helpers import AUTOPILOT
+
+from autopilot.trainers.puffer.evaluate import evaluate_generic
+
+pytestmark = [pytest.mark.puffer]
+
+
+class Staggered(pufferlib.PufferEnv):
+    """Agent i's episodes last i + 1 steps and earn 1 a step, so short episodes end first."""
+
+    def __init__(self, num_agents: int = 4, buf: Any = None, seed: int = 0) -> None:
+        self.single_observation_space = gymnasium.spaces.Box(0.0, 1.0, (3,), np.float32)
+        self.single_action_space = gymnasium.spaces.Discrete(2)
+        self.num_agents = num_agents
+        super().__init__(buf)
+        self.t = np.zeros(num_agents, dtype=np.int64)
+        self.lengths = np.arange(1, num_agents + 1)
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[Any]]:
+        self.t[:] = 0
+        self.observations[:] = 0.0
+        return self.observations, []
+
+    def step(self, actions: np.ndarray) -> tuple[Any, ...]:
+        self.t += 1
+        self.rewards[:] = 1.0
+        self.terminals[:] = self.t >= self.lengths
+        self.t[self.terminals] = 0
+        return self.observations, self.rewards, self.terminals, self.truncations, []
+
+
+def staggered_env() -> Any:
+    return pufferlib.vector.make(Staggered, backend="Serial", num_envs=1)
+
+
+def test_episodes_are_taken_by_agent_and_round_not_by_who_finishes_first() -> None:
+    vecenv = staggered_env()
+    policy = pufferlib.models.Default(vecenv.driver_env, hidden_size=8)
+    episodes = evaluate_generic(policy, vecenv, episodes=6, seed=3)
+    # Agents 0-3 once, then agents 0-1 again: mean length 2.17; by finishing order it would be 1.5.
+    assert [e["length"] for e in episodes] == [1, 2, 3, 4, 1, 2]
+    assert [e["return"] for e in episodes] == [1.0, 2.0, 3.0, 4.0, 1.0, 2.0]
+    assert [e["episode"] for e in episodes] == list(range(6)) and {e["seed"] for e in episodes} == {3}
+
+
+def test_a_recurrent_policy_is_evaluated_with_its_memory() -> None:
+    vecenv = staggered_env()
+    env = vecenv.driver_env
+    policy = pufferlib.models.LSTMWrapper(env, pufferlib.models.Default(env, hidden_size=8), 8, 8)
+    episodes = evaluate_generic(policy, vecenv, episodes=4, seed=0)
+    assert [e["length"] for e in episodes] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_a_shipped_recurrent_multiprocess_config_trains_evaluates_and_exits(tmp_path: Path) -> None:
+    """puffer_cartpole as its ini ships it (LSTM, muon, Multiprocessing workers), scaled down: the driver must
+    evaluate the recurrent policy and exit; a worker left running once kept a finished trainer alive forever."""
+    ws = tmp_path / "ws"
+    init = [AUTOPILOT, "init", str(ws), "--trainer", "puffer", "--env", "puffer_cartpole"]
+    subprocess.run(init, capture_output=True, text=True, check=True)
+    config = json.loads((ws / "configs" / "baseline_quick.json").read_text())
+    assert config["vec"]["backend"] == "Multiprocessing" and config["base"]["rnn_name"]
+    config["env"]["num_envs"] = 64
+    config["train"].update(total_timesteps=60_000, batch_size=2 * 64 * 64, minibatch_size=2 * 64 * 64)
+    config["train"]["max_minibatch_size"] = 2 * 64 * 64
+    config.setdefault("autopilot", {})["evaluation"] = {"episodes": 40, "metric": "episode_length"}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps(config))
+    done = subprocess.run(
+        [str(Path(AUTOPILOT).with_name("python")), "-m", "autopilot.trainers.puffer", "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((run_dir / "trainer_summary.json").read_text())
+    assert summary["eval"]["episodes"] == 40 and summary["metrics"]["episode_length"] >= 1
+    assert len((run_dir / "eval_episodes.jsonl").read_text().splitlines()) == 40
