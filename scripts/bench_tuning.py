@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_mean
+from autopilot.budget import steps_used
 from autopilot.objective import Objective
 from autopilot.records import Records
 from autopilot.workspace import Workspace
@@ -54,7 +55,8 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
     argv = [AUTOPILOT, "run", "-w", str(root), "--proposer", proposer, "--seed", str(seed)]
     argv += ["--batch-size", str(batch), "--trials", str(trials)]
     done = subprocess.run(argv, capture_output=True, timeout=7200)
-    views = Records(Workspace(root)).history()
+    ws = Workspace(root)
+    views = Records(ws).history()
     board = json.loads((root / "leaderboard.json").read_text()) if (root / "leaderboard.json").exists() else {}
     champion = board.get("best")
     curve, used, overhead, trainer = [], 0, [], []
@@ -63,7 +65,7 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
     champion_after = dict(timeline)
     current = 0.0
     for v in views:
-        used += int((v.summary or {}).get("steps") or 0)
+        used += steps_used(ws, v)  # a pruned trial by the steps it ran, as the loop's budget counts it
         if v.id in champion_after:
             current = float(by_id[champion_after[v.id]].metrics.get("success_rate") or 0.0)
         curve.append((used, current))
@@ -85,6 +87,7 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
         "seed": seed,
         "exit_code": done.returncode,
         "trials": len(views),
+        "pruned": sum(v.state == "pruned" for v in views),
         "steps_used": used,
         "curve": curve,
         "best": curve[-1][1] if curve else 0.0,
@@ -169,7 +172,8 @@ def main() -> None:
                         args.episodes,
                     )
                     print(
-                        f"{name} seed {seed}: exit {r['exit_code']}, {r['trials']} trials, {r['steps_used']:,} "
+                        f"{name} seed {seed}: exit {r['exit_code']}, {r['trials']} trials ({r['pruned']} pruned), "
+                        f"{r['steps_used']:,} "
                         f"steps; champion {r['best']:.3f}, held-out {r['held_out']}; {r['wall_s']:.0f}s",
                         flush=True,
                     )
@@ -192,7 +196,7 @@ def main() -> None:
                 f"| {name} | {ci([r['best'] for r in rs])} | {ci(held) if held else '-'} | "
                 f"{ci([steps_to(r['curve'], args.target) for r in rs])} | "
                 f"{ci([auc(r['curve'], budget) for r in rs])} | "
-                + "; ".join(f"{r['exit_code']}, {r['trials']}, {r['steps_used']:,}" for r in rs)
+                + "; ".join(f"{r['exit_code']}, {r['trials']} ({r['pruned']} pruned), {r['steps_used']:,}" for r in rs)
                 + " |"
             )
             grid = np.linspace(0, budget, 50)

@@ -247,6 +247,7 @@ def _train_and_evaluate(
     total = int(train_cfg["total_timesteps"])
     started = time.monotonic()
     last_write = 0.0
+    own_s = 0.0  # time the driver spends outside PufferLib's evaluate()/train(): its whole cost over `puffer train`
     try:
         while trainer.global_step < total and stop.signal_name is None:
             try:
@@ -258,6 +259,7 @@ def _train_and_evaluate(
                         "nan_loss", f"non-finite policy output at step {trainer.global_step}", EXIT_NAN
                     ) from exc
                 raise
+            own_started = time.monotonic()
             if logs is not None:
                 aggregator.add(logs)
             _check_finite(trainer.losses, trainer.uncompiled_policy, trainer.global_step)
@@ -268,6 +270,7 @@ def _train_and_evaluate(
                 writer.write(trainer.global_step, sps, metrics, losses, epoch=trainer.epoch, total=total)
                 tracker.observe(metrics, trainer.global_step, trainer.uncompiled_policy)
                 last_write = now
+            own_s += time.monotonic() - own_started
     except torch.OutOfMemoryError as exc:
         raise TrainerFailure("oom", str(exc).splitlines()[0], EXIT_OOM) from exc
     finally:
@@ -306,6 +309,7 @@ def _train_and_evaluate(
         "eval": {"episodes": len(episodes), "seed": evaluation["seed"], "policy": "sampled", "env": evaluation["env"]},
         "steps": trainer.global_step,
         "wall_s": round(wall, 3),
+        "driver_overhead_s": round(own_s, 4),
         "checkpoint": str(chosen.relative_to(run_dir)),
         "final_checkpoint": str(checkpoint.relative_to(run_dir)),
         "selection": selection,
