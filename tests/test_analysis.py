@@ -11,6 +11,7 @@ import pytest
 from autopilot.analysis.behavior import DEFAULT_RULES, RuleError, analyse_behavior, learning_signals, parse_rules
 from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
+from autopilot.analysis.summary import map_metrics
 from autopilot.objective import Objective
 from autopilot.records import RunRecord, RunView
 
@@ -173,6 +174,15 @@ def test_missing_metrics_are_unknown_not_zero() -> None:
     assert result["next_focus"] == "optimize_performance"  # only the rule without conditions applies
     assert any(line.startswith("not_gripping: grip_rate unknown") for line in result["not_evaluated"])
     assert result["metrics_summary"]["grip_rate"] is None
+
+
+def test_a_mapping_applies_where_its_key_was_reported_and_never_hides_a_reported_name() -> None:
+    mapping = {"episode_length": "environment/episode_length", "score": "environment/score"}
+    # The held-out evaluation reports episode_length itself and the env's score under its PufferLib key.
+    metrics = map_metrics({"episode_length": 41.0, "environment/score": 0.5}, mapping)
+    assert metrics["episode_length"] == 41.0 and metrics["score"] == 0.5
+    assert map_metrics({"episode_length": 41.0, "environment/episode_length": 40.0}, mapping)["episode_length"] == 40.0
+    assert map_metrics({}, mapping)["score"] is None  # unknown, so a missing objective is reported as missing
 
 
 def test_learning_signals() -> None:

@@ -41,7 +41,10 @@ class Staggered(pufferlib.PufferEnv):
         self.rewards[:] = 1.0
         self.terminals[:] = self.t >= self.lengths
         self.t[self.terminals] = 0
-        return self.observations, self.rewards, self.terminals, self.truncations, []
+        ended = self.lengths[self.terminals]
+        # Logged as a PufferLib C env logs: the mean over the episodes that ended, with their count n.
+        info = [{"ended_length": float(ended.mean()), "n": float(len(ended))}] if len(ended) else []
+        return self.observations, self.rewards, self.terminals, self.truncations, info
 
 
 def staggered_env() -> Any:
@@ -51,19 +54,31 @@ def staggered_env() -> Any:
 def test_episodes_are_taken_by_agent_and_round_not_by_who_finishes_first() -> None:
     vecenv = staggered_env()
     policy = pufferlib.models.Default(vecenv.driver_env, hidden_size=8)
-    episodes = evaluate_generic(policy, vecenv, episodes=6, seed=3)
+    held_out = evaluate_generic(policy, vecenv, episodes=6, seed=3)
+    episodes = held_out.episodes
     # Agents 0-3 once, then agents 0-1 again: mean length 2.17; by finishing order it would be 1.5.
     assert [e["length"] for e in episodes] == [1, 2, 3, 4, 1, 2]
     assert [e["return"] for e in episodes] == [1.0, 2.0, 3.0, 4.0, 1.0, 2.0]
     assert [e["episode"] for e in episodes] == list(range(6)) and {e["seed"] for e in episodes} == {3}
+    assert held_out.metrics()["episode_length"] == pytest.approx(13 / 6)
+
+
+def test_the_envs_own_logs_are_kept_weighted_by_their_episode_counts() -> None:
+    vecenv = staggered_env()
+    policy = pufferlib.models.Default(vecenv.driver_env, hidden_size=8)
+    held_out = evaluate_generic(policy, vecenv, episodes=6, seed=3)
+    # Until every agent ended two episodes (step 8): 8 of length 1, 4 of 2, 2 of 3, 2 of 4 were logged.
+    assert held_out.env_stats == {"environment/ended_length": pytest.approx(30 / 16)}
+    metrics = held_out.metrics({"score": "environment/ended_length", "absent": "environment/nothing"})
+    assert metrics["score"] == pytest.approx(30 / 16) and "absent" not in metrics
 
 
 def test_a_recurrent_policy_is_evaluated_with_its_memory() -> None:
     vecenv = staggered_env()
     env = vecenv.driver_env
     policy = pufferlib.models.LSTMWrapper(env, pufferlib.models.Default(env, hidden_size=8), 8, 8)
-    episodes = evaluate_generic(policy, vecenv, episodes=4, seed=0)
-    assert [e["length"] for e in episodes] == [1, 2, 3, 4]
+    held_out = evaluate_generic(policy, vecenv, episodes=4, seed=0)
+    assert [e["length"] for e in held_out.episodes] == [1, 2, 3, 4]
 
 
 @pytest.mark.slow

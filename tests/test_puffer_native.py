@@ -112,6 +112,10 @@ def test_sweep_distributions_map_to_the_space_and_safe_ranges_follow_the_rule() 
     assert (pow2["type"], pow2["low"], pow2["high"], pow2["tune"]) == ("pow2", 1, 640, [16, 64])
     ints = parameter("train.update_epochs", {"distribution": "int_uniform", "min": 1, "max": 4}, 1)
     assert (ints["type"], ints["low"], ints["high"]) == ("int", 0, 7)
+    # No distribution (cartpole's train.batch_size): powers of two stay powers of two, other integers are ints.
+    batch = parameter("train.batch_size", {"min": 32768, "max": 131072}, 65536)
+    assert (batch["type"], batch["scale"], batch["tune"]) == ("pow2", "log", [32768, 131072])
+    assert parameter("train.horizon", {"min": 30, "max": 100}, 50)["type"] == "int"
     native = from_loaded(
         {"base": {"env_name": "x"}, "train": {"total_timesteps": 1000, "batch_size": 10, "gamma": 0.9}},
         {

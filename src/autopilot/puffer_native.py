@@ -6,7 +6,8 @@ puffer --env NAME`` or ``--from-ini PATH``).
   ``train.total_timesteps`` (at least 10 batches), so a quick trial answers the same question sooner.
 - Search space: one entry per ``[sweep.SECTION.KEY]``. Distributions map as ``log_normal`` -> log float,
   ``logit_normal`` and ``uniform`` -> linear float, ``int_uniform`` -> int, ``uniform_pow2`` -> pow2 (one without a
-  distribution: int when its bounds are integers, log-scaled when max/min >= 10). ``min``/``max`` are the tune
+  distribution: pow2 when its bounds and shipped value are powers of two, else int when its bounds are integers,
+  log-scaled when max/min >= 10). ``min``/``max`` are the tune
   range. The safe range (what validation accepts) widens it by a rule: x/÷10 for log and pow2 keys, by the
   range's own width each side for linear ones, never below 0 when min >= 0 nor above 1 when max <= 1, and
   always including the env's shipped value. ``train.total_timesteps`` is validated but not tuned: runs are
@@ -115,8 +116,11 @@ def parameter(key: str, spec: dict[str, Any], shipped: Any, also: Any = None) ->
         kind, scale = DISTRIBUTIONS[distribution]
     else:
         integral = low.is_integer() and high.is_integer() and isinstance(shipped, int)
-        kind = "int" if integral else "float"
-        scale = "log" if low > 0 and high / low >= 10 else "linear"
+        if integral and _is_pow2(low) and _is_pow2(high) and _is_pow2(shipped):
+            kind, scale = "pow2", "log"  # batch sizes: any other integer breaks PufferLib's divisibility rules
+        else:
+            kind = "int" if integral else "float"
+            scale = "log" if low > 0 and high / low >= 10 else "linear"
     if kind in ("int", "pow2") and not isinstance(shipped, int):
         kind = "float"
     if scale == "log" and low > 0:
@@ -146,6 +150,10 @@ def parameter(key: str, spec: dict[str, Any], shipped: Any, also: Any = None) ->
     entry["tune"] = False if key in UNTUNED else tune
     entry["doc"] = f"PufferLib sweep: {distribution or 'no distribution given'} over [{spec['min']}, {spec['max']}]"
     return entry
+
+
+def _is_pow2(value: float) -> bool:
+    return value >= 1 and float(value).is_integer() and (int(value) & (int(value) - 1)) == 0
 
 
 def _round(value: float) -> float:

@@ -73,7 +73,8 @@ def map_metrics(raw: dict[str, Any], mapping: dict[str, str]) -> dict[str, float
     for key, value in raw.items():
         out[key] = _number(value)
     for name, key in mapping.items():
-        out[name] = _number(raw.get(key))
+        if key in raw or name not in raw:  # a name the trainer reports itself stands when the mapped key is absent
+            out[name] = _number(raw.get(key))
     return out
 
 

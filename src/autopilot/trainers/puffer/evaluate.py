@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,32 @@ from autopilot.trainers.puffer.build import (
 from autopilot.workspace import atomic_write_text, read_json
 
 
+@dataclass
+class HeldOut:
+    """A held-out evaluation: one record per episode, and the env's own logged stats over the evaluation
+    (PufferLib envs report their metrics, ``environment/<name>``, as averages over the episodes each log covers)."""
+
+    episodes: list[dict[str, Any]]
+    env_stats: dict[str, float] = field(default_factory=dict)
+
+    def metrics(self, mapping: dict[str, str] | None = None) -> dict[str, float | None]:
+        """Rates and means over the episodes, the env's stats, and ``mapping``'s names (autopilot name ->
+        env key) for the stats it maps."""
+        out: dict[str, float | None] = {**eval_metrics(self.episodes), **self.env_stats}
+        for name, key in (mapping or {}).items():
+            if key in self.env_stats:
+                out[name] = self.env_stats[key]
+        return out
+
+
 def evaluate_policy(
     policy: Any, config: dict[str, Any], env_name: str, episodes: int, seed: int, env_settings: dict[str, Any]
-) -> list[dict[str, Any]]:
+) -> HeldOut:
     """``episodes`` held-out episodes on the evaluation env (``env_settings``, not the run's own when they
     differ), on an env of its own: one synchronous instance, so every step returns every agent (a training
     vecenv may batch asynchronously and hand back a different subset of agents each step)."""
     if env_name == BUILTIN_ENV:
-        return evaluate_builtin(policy, env_settings, episodes, seed)
+        return HeldOut(evaluate_builtin(policy, env_settings, episodes, seed))
     eval_config = {**config, "env": env_settings, "vec": {"backend": "Serial", "num_envs": 1}}
     eval_env = make_vecenv(eval_config, env_name, seed)
     try:
@@ -72,8 +91,9 @@ def evaluate_builtin(policy: Any, env_settings: dict[str, Any], episodes: int, s
     ]
 
 
-def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_steps: int = 100_000) -> list[dict]:
-    """Any PufferLib env: per-episode return and length tracked from rewards and dones (no outcome flags).
+def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_steps: int = 100_000) -> HeldOut:
+    """Any PufferLib env: per-episode return and length tracked from rewards and dones (no outcome flags), and
+    the env's logged stats (weighted by the episodes each log covers, ``n``), as PufferLib's training logs them.
 
     Episodes are taken by agent and round (each agent's first episode, then each one's second, ...), never by
     finishing time: the first episodes to end are the short ones, and taking those would bias the score."""
@@ -85,20 +105,40 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
     ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
     state = recurrent_state(policy, n)
     finished: list[list[tuple[float, int]]] = [[] for _ in range(n)]
+    sums: dict[str, float] = {}
+    weights: dict[str, float] = {}
     with torch.no_grad():
         for _ in range(max_steps):
-            obs, rewards, terminals, truncations, _ = vecenv.step(_policy_action(policy, obs, state))
+            obs, rewards, terminals, truncations, infos = vecenv.step(_policy_action(policy, obs, state))
             ret += rewards
             length += 1
             for i in np.flatnonzero(np.logical_or(terminals, truncations)):
                 finished[i].append((float(ret[i]), int(length[i])))
                 ret[i], length[i] = 0.0, 0
+            _add_logs(infos, sums, weights)
             if min(len(f) for f in finished) >= rounds:
                 break
     ordered = [finished[i][r] for r in range(rounds) for i in range(n) if r < len(finished[i])][:episodes]
-    return [
+    records = [
         {"episode": k, "seed": seed, "return": round(ret_, 6), "length": len_} for k, (ret_, len_) in enumerate(ordered)
     ]
+    stats = {f"environment/{k}": sums[k] / weights[k] for k in sums if weights[k] > 0}
+    return HeldOut(records, stats)
+
+
+def _add_logs(infos: Any, sums: dict[str, float], weights: dict[str, float]) -> None:
+    """Fold a step's logs (a list of dicts, or a dict) into running sums weighted by their episode count."""
+    logs = infos if isinstance(infos, list | tuple) else [infos]
+    for log in logs:
+        if not isinstance(log, dict) or not log:
+            continue
+        weight = float(log.get("n", 1.0) or 0.0)
+        for key, value in log.items():
+            if key == "n" or isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                continue
+            if math.isfinite(float(value)) and weight > 0:
+                sums[key] = sums.get(key, 0.0) + float(value) * weight
+                weights[key] = weights.get(key, 0.0) + weight
 
 
 def recurrent_state(policy: Any, agents: int) -> dict[str, Any]:
@@ -159,7 +199,8 @@ def evaluate_checkpoint(
     torch.manual_seed(seed)
     settings = (config.get("autopilot", {}).get("evaluation") or {}).get("env") or config.get("env", {})
     close_vecenv(vecenv)  # only its driver env was needed, to build the policy
-    records = evaluate_policy(policy, config, env_name, episodes, seed, settings)
-    lines = "".join(json.dumps(r) + "\n" for r in records)
+    held_out = evaluate_policy(policy, config, env_name, episodes, seed, settings)
+    lines = "".join(json.dumps(r) + "\n" for r in held_out.episodes)
     atomic_write_text(out, lines)
-    return {"episodes": len(records), "seed": seed, "metrics": eval_metrics(records), "out": str(out)}
+    mapping = dict(config.get("autopilot", {}).get("metrics") or {})
+    return {"episodes": len(held_out.episodes), "seed": seed, "metrics": held_out.metrics(mapping), "out": str(out)}

@@ -34,7 +34,7 @@ from autopilot.trainers.puffer.build import (
     import_pufferl,
     seed_everything,
 )
-from autopilot.trainers.puffer.evaluate import eval_metrics, evaluate_policy
+from autopilot.trainers.puffer.evaluate import HeldOut, evaluate_policy
 from autopilot.workspace import read_json
 
 METRICS_EVERY_S = 1.0  # at most one metrics line a second; logs in between are merged, weighted by episodes
@@ -287,18 +287,19 @@ def _train_and_evaluate(
             EXIT_KILLED,
         )
 
-    def held_out(state: Path, episodes: int, eval_seed: int) -> list[dict[str, Any]]:
+    def held_out(state: Path, episodes: int, eval_seed: int) -> HeldOut:
         load_policy_state(policy, state, device)
         policy.eval()
         torch.manual_seed(eval_seed)  # sampled actions: the evaluation is reproducible given its seed
         return evaluate_policy(policy, config, env_name, episodes, eval_seed, evaluation["env"])
 
-    chosen, selection = checkpoint, select_checkpoint(run_dir, checkpoint, tracker, evaluation, held_out)
+    chosen, selection = checkpoint, select_checkpoint(run_dir, checkpoint, tracker, evaluation, held_out, mapping)
     if selection["chosen"] == "best":
         chosen = tracker.path
-    episodes = held_out(chosen, evaluation["episodes"], evaluation["seed"])
+    evaluated = held_out(chosen, evaluation["episodes"], evaluation["seed"])
+    episodes = evaluated.episodes
     write_eval_episodes(run_dir, episodes)
-    metrics = eval_metrics(episodes)
+    metrics = evaluated.metrics(mapping)
     summary = {
         "metrics": {
             **metrics,
@@ -336,7 +337,12 @@ def evaluation_settings(config: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def select_checkpoint(
-    run_dir: Path, final: Path, tracker: BestTracker, evaluation: dict[str, Any], held_out: Any
+    run_dir: Path,
+    final: Path,
+    tracker: BestTracker,
+    evaluation: dict[str, Any],
+    held_out: Any,
+    mapping: dict[str, str],
 ) -> dict[str, Any]:
     """Final or best-smoothed checkpoint, chosen on selection episodes of their own (another seed), so the
     held-out evaluation that follows is not the one the choice was made on."""
@@ -347,7 +353,7 @@ def select_checkpoint(
     metric, sign = evaluation["metric"], 1.0 if evaluation["maximize"] else -1.0
     scores = {}
     for name, path in (("final", final), ("best", tracker.path)):
-        values = eval_metrics(held_out(path, n, seed))
+        values = held_out(path, n, seed).metrics(mapping)
         scores[name] = values.get(metric)
     final_score, best_score = scores["final"], scores["best"]
     chosen = (
