@@ -399,9 +399,11 @@ class OptunaSuccessiveHalving:
         return "optuna successive halving" if trial.should_prune() else None
 
 
-# Variants of a proposer: NAME+sha (the loop's successive halving), NAME+optuna_sha (Optuna's).
+# Variants of a proposer: NAME+sha (the loop's successive halving, its default rungs), NAME+sha3 (rungs at a
+# quarter, half and three quarters), NAME+optuna_sha (Optuna's).
 PRUNERS: dict[str, Any] = {
     "sha": lambda steps: SuccessiveHalvingPruner("success_rate"),
+    "sha3": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75)),
     "optuna_sha": OptunaSuccessiveHalving,
 }
 

@@ -108,6 +108,8 @@ def test_sweep_distributions_map_to_the_space_and_safe_ranges_follow_the_rule() 
     }
     lr = parameter("train.learning_rate", {"distribution": "log_normal", "min": 1e-4, "max": 1e-2}, 0.05)
     assert (lr["low"], lr["high"], lr["scale"]) == (1e-5, 0.1, "log")  # x/÷10, and it holds the shipped 0.05
+    # The tune range holds the shipped value too (cartpole ships 0.05 against a sweep over [1e-4, 1e-3]).
+    assert lr["tune"] == [1e-4, 0.05] and lr["doc"].endswith("widened to hold the shipped 0.05")
     pow2 = parameter("train.bptt_horizon", {"distribution": "uniform_pow2", "min": 16, "max": 64}, 64)
     assert (pow2["type"], pow2["low"], pow2["high"], pow2["tune"]) == ("pow2", 1, 640, [16, 64])
     ints = parameter("train.update_epochs", {"distribution": "int_uniform", "min": 1, "max": 4}, 1)

@@ -7,9 +7,9 @@ puffer --env NAME`` or ``--from-ini PATH``).
 - Search space: one entry per ``[sweep.SECTION.KEY]``. Distributions map as ``log_normal`` -> log float,
   ``logit_normal`` and ``uniform`` -> linear float, ``int_uniform`` -> int, ``uniform_pow2`` -> pow2 (one without a
   distribution: pow2 when its bounds and shipped value are powers of two, else int when its bounds are integers,
-  log-scaled when max/min >= 10). ``min``/``max`` are the tune
-  range. The safe range (what validation accepts) widens it by a rule: x/÷10 for log and pow2 keys, by the
-  range's own width each side for linear ones, never below 0 when min >= 0 nor above 1 when max <= 1, and
+  log-scaled when max/min >= 10). ``min``/``max`` are the tune range, widened where needed to hold the shipped
+  value. The safe range (what validation accepts) widens the sweep's range by a rule: x/÷10 for log and pow2
+  keys, by the range's own width each side for linear ones, never below 0 when min >= 0 nor above 1 when max <= 1, and
   always including the env's shipped value. ``train.total_timesteps`` is validated but not tuned: runs are
   compared at equal budgets.
 - Objective: ``[sweep] metric`` and ``goal``; PufferLib logs it as ``environment/<metric>``.
@@ -136,6 +136,11 @@ def parameter(key: str, spec: dict[str, Any], shipped: Any, also: Any = None) ->
     for value in (shipped, also):
         if isinstance(value, int | float) and not isinstance(value, bool):
             safe_low, safe_high = min(safe_low, float(value)), max(safe_high, float(value))
+    # The tune range holds the shipped value too: a search that cannot return to the env's own config (cartpole
+    # ships learning_rate 0.05 against a sweep over [1e-4, 1e-3]) can only find configs far from it.
+    widened = isinstance(shipped, int | float) and not isinstance(shipped, bool) and not low <= shipped <= high
+    if widened:
+        low, high = min(low, float(shipped)), max(high, float(shipped))
     if kind in ("int", "pow2"):
         entry: dict[str, Any] = {
             "type": kind,
@@ -149,6 +154,8 @@ def parameter(key: str, spec: dict[str, Any], shipped: Any, also: Any = None) ->
     entry["scale"] = scale
     entry["tune"] = False if key in UNTUNED else tune
     entry["doc"] = f"PufferLib sweep: {distribution or 'no distribution given'} over [{spec['min']}, {spec['max']}]"
+    if widened:
+        entry["doc"] += f", widened to hold the shipped {shipped}"
     return entry
 
 
