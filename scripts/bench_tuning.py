@@ -55,6 +55,11 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
     argv = [AUTOPILOT, "run", "-w", str(root), "--proposer", proposer, "--seed", str(seed)]
     argv += ["--batch-size", str(batch), "--trials", str(trials)]
     done = subprocess.run(argv, capture_output=True, timeout=7200)
+    return summarize(root, proposer, seed, done.returncode, time.monotonic() - started)
+
+
+def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: float) -> dict:
+    """A finished study's figures, from its workspace (also for a study run earlier: --adopt)."""
     ws = Workspace(root)
     views = Records(ws).history()
     board = json.loads((root / "leaderboard.json").read_text()) if (root / "leaderboard.json").exists() else {}
@@ -85,7 +90,7 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
     return {
         "proposer": proposer,
         "seed": seed,
-        "exit_code": done.returncode,
+        "exit_code": exit_code,
         "trials": len(views),
         "pruned": sum(v.state == "pruned" for v in views),
         "steps_used": used,
@@ -93,7 +98,7 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
         "best": curve[-1][1] if curve else 0.0,
         "held_out": held_out,
         "runs": len(views),
-        "wall_s": time.monotonic() - started,
+        "wall_s": wall_s,
         "overhead": overhead,
         "trainer": trainer,
     }
@@ -113,21 +118,22 @@ def auc(curve: list[tuple[int, float]], budget: int) -> float:
     return area / budget
 
 
-def latency(names: list[str], n_history: int = 500) -> dict[str, float]:
+def latency(names: list[str], n_history: int = 500, reps: int = 3) -> dict[str, float]:
+    """Milliseconds for a batch of 4 with ``n_history`` runs behind it, as the loop calls a proposer it keeps:
+    each call sees the 4 runs of the previous batch as new."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from helpers import context, random_history  # a synthetic history over the default space
 
     from autopilot.proposers.registry import make_proposer
 
-    history = random_history(n_history)
+    history = random_history(n_history + 4 * reps)
     out = {}
     for name in names:
         proposer = make_proposer(name)
-        proposer.propose(history, 4, context(seed=1))  # warm imports
+        proposer.propose(history[: n_history - 4], 4, context(seed=1))  # the batch before, and warm imports
         start = time.perf_counter()
-        reps = 3
         for r in range(reps):
-            proposer.propose(history, 4, context(seed=2 + r))
+            proposer.propose(history[: n_history + 4 * r], 4, context(seed=2 + r))
         out[name] = (time.perf_counter() - start) / reps * 1000
     return out
 
@@ -151,6 +157,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.5)
     parser.add_argument("--out", default="docs/bench")
     parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument("--latency", nargs="*", help="proposers to time (default: --proposers but protein)")
+    parser.add_argument("--adopt", nargs="*", default=[], metavar="NAME:SEED:DIR", help="count a finished study")
     args = parser.parse_args()
     lines = [
         f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
@@ -158,10 +166,21 @@ def main() -> None:
         "",
     ]
     if not args.latency_only:
-        results = []
+        # Every study's figures go to OUT.jsonl as it ends; a re-run skips the studies already there, so a long
+        # benchmark can be stopped and resumed. Seed-major order: a stopped run still has paired studies.
+        done_path = Path(f"{args.out}.jsonl")
+        done_path.parent.mkdir(parents=True, exist_ok=True)
+        results = [json.loads(line) for line in done_path.read_text().splitlines()] if done_path.exists() else []
+        for spec in args.adopt:  # NAME:SEED:DIR, a study whose workspace already exists
+            name, seed_text, folder = spec.split(":", 2)
+            results.append(summarize(Path(folder), name, int(seed_text), 0, float("nan")))
+            with done_path.open("a") as out:
+                out.write(json.dumps(results[-1]) + "\n")
         with tempfile.TemporaryDirectory() as tmp:
-            for name in args.proposers:
-                for seed in range(args.seeds):
+            for seed in range(args.seeds):
+                for name in args.proposers:
+                    if any(r["proposer"] == name and r["seed"] == seed for r in results):
+                        continue
                     r = study(
                         Path(tmp) / f"{name}-{seed}",
                         name,
@@ -178,6 +197,9 @@ def main() -> None:
                         flush=True,
                     )
                     results.append(r)
+                    with done_path.open("a") as out:
+                        out.write(json.dumps(r) + "\n")
+        results = [r for r in results if r["proposer"] in args.proposers and r["seed"] < args.seeds]
         budget = args.trials * args.steps
         lines += [
             f"Budget: {args.trials} trials x {args.steps:,} steps = {budget:,} environment steps per study; "
@@ -191,6 +213,9 @@ def main() -> None:
         ax = fig.subplots()
         for name in args.proposers:
             rs = [r for r in results if r["proposer"] == name]
+            if not rs:
+                lines.append(f"| {name} | not run | - | - | - | - |")
+                continue
             held = [r["held_out"] for r in rs if r["held_out"] is not None]
             lines.append(
                 f"| {name} | {ci([r['best'] for r in rs])} | {ci(held) if held else '-'} | "
@@ -214,7 +239,7 @@ def main() -> None:
             f"Loop overhead outside the trainer process: median {np.median(overhead):.2f} s per trial, "
             f"{sum(overhead) / sum(trainer):.1%} of trainer time ({len(trainer)} trials).",
         ]
-    names = [n for n in args.proposers if n != "protein"]
+    names = args.latency or [n for n in args.proposers if n != "protein"]
     lat = latency(names)
     lines += [
         "",
