@@ -278,6 +278,9 @@ def ray_asha_study(seed: int, surrogate: Surrogate, trials: int, batch: int, ste
     """Ray Tune as its users run it: random search (``BasicVariantGenerator``) with ``ASHAScheduler`` over the
     simulated learning curves, ``batch`` trials at a time, stopped once the study has used the step budget; the
     user is handed ``get_best_result(scope="last")``, the trial with the best last reported value."""
+    import os
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local study: no token file left in ~/.ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator

@@ -38,6 +38,9 @@ def ray_address() -> Iterator[str]:
     """A real Ray head on 127.0.0.1 with 2 CPUs, shared by every test that needs one."""
     port = _free_port()
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    # No token auth: a ~/.ray/auth_token left by another Ray program (ray.init makes one) would lock the
+    # tests' own loopback head out.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     subprocess.run(
         [
