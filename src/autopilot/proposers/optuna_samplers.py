@@ -89,9 +89,6 @@ class ReplayCache:
         return self.trials
 
 
-FINISHED = ("complete", "failed", "timeout", "pruned")
-
-
 def replay(
     history: list[RunView],
     context: Context,
@@ -109,7 +106,7 @@ def replay(
                 trials.append(cached)
             continue
         trial = _trial(view, context, dists, base)
-        if cache is not None and view.state in FINISHED:
+        if cache is not None and STATE.get(view.state) not in (None, TrialState.RUNNING):  # final: never changes
             known[view.id] = trial
         if trial is not None:
             trials.append(trial)
