@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from autopilot.scaffold import scaffold
-from autopilot.workspace import Workspace
+from autopilot.experiment.scaffold import scaffold
+from autopilot.workspace.layout import Workspace
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers shared by the test modules: fake-trainer workspaces and loops, proposer contexts and histories."""
+"""Helpers shared by the test modules: fake-trainer workspaces and loops (proposer inputs: autopilot.testing)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-from autopilot import presets
-from autopilot.experiment import ProposerSpec
-from autopilot.loader import load
-from autopilot.loop import Loop, RunOptions
-from autopilot.objective import Objective
-from autopilot.progress import Progress
-from autopilot.proposers.base import Context
-from autopilot.proposers.registry import make_proposer
-from autopilot.records import Case, Records, RunRecord, RunView
-from autopilot.scaffold import scaffold
-from autopilot.space import SearchSpace
-from autopilot.workspace import Workspace
+from autopilot.experiment.loader import load
+from autopilot.experiment.scaffold import scaffold
+from autopilot.loop.orchestrator import Loop, RunOptions
+from autopilot.loop.progress import Progress
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Case, Records
 
 # Bounds on elapsed time, set far above what any machine needs, so only a limit that was not enforced (a hang)
 # fails them; a loaded machine never does. Correctness is asserted by states and failure classes, not time.
@@ -95,46 +88,3 @@ def queue(ws: Workspace, *overrides: dict[str, Any]) -> None:
 
 def runs(ws: Workspace) -> list[Any]:
     return Records(ws).history()
-
-
-SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
-BASELINE = presets.baseline_config("builtin", "drone_delivery", "quick")
-
-
-def context(
-    seed: int = 0,
-    safe_mode: bool = False,
-    analysis: dict[str, Any] | None = None,
-    space: SearchSpace = SPACE,
-    baseline: dict[str, Any] = BASELINE,
-    objective: Objective | None = None,
-) -> Context:
-    return Context(
-        space=space,
-        objective=objective or Objective(),
-        baseline=baseline,
-        options=ProposerSpec(),
-        seed=seed,
-        safe_mode=safe_mode,
-        last_analysis=analysis,
-    )
-
-
-def view(
-    i: int, overrides: dict[str, Any], score: float | None, state: str = "complete", metric: str = "success_rate"
-) -> RunView:
-    record = RunRecord(
-        id=f"2026-01-01T0000{i:02d}Z-{i:06x}", case_id=f"case{i}", state=state, created=f"2026-01-01T00:00:{i:02d}Z"
-    )
-    summary = None
-    if state == "complete" and score is not None:
-        summary = {"metrics": {metric: score, "collision_rate": 0.0}, "score": score, "feasible": True}
-    return RunView(record, overrides, summary)
-
-
-def random_history(k: int, seed: int = 0) -> list[RunView]:
-    proposals = make_proposer("random").propose([], k, context(seed=seed + 100))
-    rng = np.random.default_rng(seed)
-    return [
-        view(i, SPACE.validate(p.overrides, BASELINE).normalized, float(rng.uniform())) for i, p in enumerate(proposals)
-    ]

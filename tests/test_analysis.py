@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from autopilot.analysis.behavior import DEFAULT_RULES, RuleError, analyse_behavior, learning_signals, parse_rules
-from autopilot.analysis.promotion import decide
+from autopilot.analysis.promotion import confirmations_due, decide
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.analysis.summary import map_metrics
 from autopilot.objective import Objective
-from autopilot.records import RunRecord, RunView
+from autopilot.workspace.records import RunRecord, RunView
 
 
 def test_a_config_compared_with_itself_is_rarely_called_different() -> None:
@@ -126,10 +126,9 @@ def test_a_loop_of_identical_configs_rarely_crowns_a_new_champion(tmp_path: Path
         history: list[RunView] = []
         for i in range(1, 11):
             history.append(make_run(runs, i * 2, float(rng.binomial(256, 0.5)) / 256, n=256))
-            for waiting in decide(history, Objective(), runs).awaiting_confirmation:
-                if not any(v.record.parent_ids == [waiting] for v in history):
-                    confirm = float(rng.binomial(256, 0.5)) / 256
-                    history.append(make_run(runs, i * 2 + 1, confirm, n=256, tags=["confirm"], parent=waiting))
+            for waiting in confirmations_due(history, decide(history, Objective(), runs)):
+                confirm = float(rng.binomial(256, 0.5)) / 256
+                history.append(make_run(runs, i * 2 + 1, confirm, n=256, tags=["confirm"], parent=waiting))
         false_promotions += decide(history, Objective(), runs).champion is not history[0]
     assert false_promotions / loops <= 0.05
 

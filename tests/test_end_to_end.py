@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autopilot.records import Records
-from autopilot.workspace import Workspace
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Records
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 

@@ -14,9 +14,9 @@ from helpers import FAKE
 
 from autopilot.executors.base import Executor, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
-from autopilot.experiment import Resources
+from autopilot.experiment.schema import Resources
 from autopilot.trainers.command import trainer_env
-from autopilot.workspace import Workspace
+from autopilot.workspace.layout import Workspace
 
 pytestmark = pytest.mark.slow
 

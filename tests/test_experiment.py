@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autopilot.experiment import ExperimentError, experiment_from_dict, load_experiment
-from autopilot.loader import BaselineError, load
-from autopilot.scaffold import render_experiment, scaffold
-from autopilot.workspace import Workspace
+from autopilot.experiment.loader import BaselineError, load
+from autopilot.experiment.parse import ExperimentError, experiment_from_dict, load_experiment
+from autopilot.experiment.scaffold import render_experiment, scaffold
+from autopilot.workspace.layout import Workspace
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,14 @@ from helpers import AUTOPILOT, make_loop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autopilot import presets
 from autopilot.config import JSONInputError, decode_text, parse_json_object
-from autopilot.intake import parse_manual
-from autopilot.records import Records, json_safe
-from autopilot.scaffold import scaffold
+from autopilot.experiment import presets
+from autopilot.experiment.scaffold import scaffold
+from autopilot.loop.intake import parse_manual
 from autopilot.space import SearchSpace
-from autopilot.workspace import Workspace
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.ledger import json_safe
+from autopilot.workspace.records import Records
 
 pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
 

@@ -14,13 +14,13 @@ import yaml
 from fakes.llm_server import FakeLLM
 from helpers import AUTOPILOT, make_loop, make_ws, queue, runs
 
-from autopilot.experiment import LLMOptions
-from autopilot.loader import load
+from autopilot.experiment.loader import load
+from autopilot.experiment.schema import LLMOptions
 from autopilot.proposers.base import notes_of
 from autopilot.proposers.llm import build_context, check_configuration, parse_actions
 from autopilot.proposers.registry import make_proposer
-from autopilot.records import Records
-from autopilot.workspace import Workspace
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Records
 
 pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
 

@@ -14,8 +14,9 @@ import pytest
 import yaml
 from helpers import AUTOPILOT, ONLY_A_HANG_TAKES_S, make_loop, make_ws, queue, runs
 
-from autopilot.records import Records
-from autopilot.workspace import Workspace, WorkspaceLock
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.lock import WorkspaceLock
+from autopilot.workspace.records import Records
 
 pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
 

@@ -9,16 +9,16 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-from helpers import BASELINE, SPACE, context, random_history, view
 
 from autopilot.config import config_hash, deep_merge, to_dotted
-from autopilot.experiment import ProposerSpec
+from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.proposers.ga import GAProposer, mutate
 from autopilot.proposers.optuna_samplers import distributions, replay
 from autopilot.proposers.registry import PROPOSER_NAMES, make_proposer
-from autopilot.records import RunView
 from autopilot.space import SearchSpace
+from autopilot.testing import BASELINE, SPACE, context, random_history, view
+from autopilot.workspace.records import RunView
 
 GENERATIVE = sorted(set(PROPOSER_NAMES) - {"manual"})
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from autopilot.config import deep_merge
-from autopilot.presets import baseline_config
+from autopilot.experiment.presets import baseline_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.puffer]
 

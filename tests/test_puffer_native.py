@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from helpers import AUTOPILOT
 
-from autopilot.loader import load
-from autopilot.puffer_native import from_loaded, parameter
-from autopilot.workspace import Workspace
+from autopilot.experiment.loader import load
+from autopilot.experiment.puffer_native import from_loaded, parameter
+from autopilot.workspace.layout import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.puffer]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import ONLY_A_HANG_TAKES_S, make_loop, make_ws, queue, runs
 
-from autopilot.records import Records
+from autopilot.workspace.records import Records
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autopilot import presets
 from autopilot.config import config_hash, deep_merge, to_dotted, to_nested
+from autopilot.experiment import presets
 from autopilot.space import Parameter, SearchSpace, SpaceError
 
 SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())

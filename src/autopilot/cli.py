@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -11,28 +12,24 @@ from pathlib import Path
 
 from autopilot import __version__
 from autopilot.analysis.promotion import decide
-from autopilot.analysis.stats import bootstrap_mean
-from autopilot.analysis.summary import (
-    EPISODE_FLAGS,
-    LOWER_IS_BETTER,
-    compare,
-    episode_values,
-    read_episodes,
-)
-from autopilot.config import JSONInputError, decode_text, parse_json_object
-from autopilot.control import ControlError, clear_rollback, pause, resume, rollback
-from autopilot.experiment import Experiment, ExperimentError, load_experiment
-from autopilot.leaderboard import why_empty, write_leaderboard
-from autopilot.loader import MODES, BaselineError, load
-from autopilot.loop import Loop, LoopResult, RunOptions
-from autopilot.proposers.llm import LLMUnavailable, complete
-from autopilot.puffer_native import NativeConfigError, load_native
-from autopilot.records import Records, RunView
-from autopilot.reevaluate import ReevaluationError, reevaluate
+from autopilot.analysis.ranking import why_empty
+from autopilot.analysis.summary import compare_runs
+from autopilot.config import JSONInputError, parse_json_object
+from autopilot.experiment.loader import MODES, BaselineError, load
+from autopilot.experiment.parse import ExperimentError, load_experiment
+from autopilot.experiment.puffer_native import NativeConfigError, load_native
+from autopilot.experiment.scaffold import describe, scaffold
+from autopilot.experiment.schema import EXECUTOR_KINDS, TRAINER_KINDS
+from autopilot.loop.orchestrator import Loop, RunOptions
+from autopilot.loop.reevaluate import ReevaluationError, reevaluate
+from autopilot.proposers.llm import LLMUnavailable, verify_llm
 from autopilot.report.html import write_report
-from autopilot.scaffold import describe, scaffold
-from autopilot.status import render_leaderboard, render_status, workspace_status
-from autopilot.workspace import Workspace, WorkspaceLocked, resolve_workspace
+from autopilot.report.leaderboard import write_leaderboard
+from autopilot.report.status import render_leaderboard, render_status, workspace_status
+from autopilot.workspace.control import ControlError, clear_rollback, pause, resume, rollback
+from autopilot.workspace.layout import Workspace, resolve_workspace
+from autopilot.workspace.lock import WorkspaceLocked
+from autopilot.workspace.records import Records, RunView
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -63,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", help="workspace folder (default: $AUTOPILOT_WORKSPACE or ./autopilot)")
     p.add_argument(
         "--trainer",
-        choices=["builtin", "puffer", "command"],
+        choices=TRAINER_KINDS,
         default="builtin",
         help="builtin: the drone delivery task; puffer: a PufferLib env; command: any program",
     )
@@ -122,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("step", help="one barrier-respecting cycle for cron/CI: run pending, propose next, exit")
     _add_workspace(p)
     _add_loop_options(p)
-    p.set_defaults(func=cmd_step)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("propose", help="propose the next batch into cases/pending/ (or print it with --dry-run)")
     _add_workspace(p)
@@ -192,37 +189,40 @@ def _add_loop_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, metavar="K", help="trials at once (default 1)")
     p.add_argument("--proposer", metavar="NAME", help="proposer (default: autopilot.yaml's proposer.name)")
     p.add_argument("--seed", type=int, metavar="S", help="proposer seed")
-    p.add_argument("--executor", choices=["local", "ray"], help="where trials run")
+    p.add_argument("--executor", choices=EXECUTOR_KINDS, help="where trials run")
     p.add_argument("--ray-address", metavar="ADDR", help="auto or HOST:PORT, with --executor ray")
     p.add_argument("--timeout-minutes", type=float, metavar="M", help="wall-clock limit per trial")
     p.add_argument("--stall-seconds", type=float, metavar="S", help="limit without a new metrics line")
+
+
+class CommandError(Exception):
+    """Ends a command with a message on stderr and an exit code (2 bad input, 1 rejected)."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     root = resolve_workspace(args.dir)
     native = None
     if args.trainer != "puffer" and (args.from_ini or args.python):
-        print("autopilot init: --from-ini and --python go with --trainer puffer", file=sys.stderr)
-        return EXIT_USAGE
+        raise CommandError("autopilot init: --from-ini and --python go with --trainer puffer")
     if args.trainer == "puffer":
         if not args.env and not args.from_ini:
-            print("autopilot init: --trainer puffer needs --env NAME or --from-ini PATH", file=sys.stderr)
-            return EXIT_USAGE
+            raise CommandError("autopilot init: --trainer puffer needs --env NAME or --from-ini PATH")
         try:
             native = load_native(args.env, Path(args.from_ini) if args.from_ini else None, args.python)
         except NativeConfigError as exc:
-            print(
+            raise CommandError(
                 f"autopilot init: cannot load the PufferLib config of {args.from_ini or args.env}: {exc}\n"
-                "  give your checkout's interpreter with --python, or your env's ini with --from-ini",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
+                "  give your checkout's interpreter with --python, or your env's ini with --from-ini"
+            ) from None
         args.env = args.env or native.baseline_full["base"].get("env_name")
     try:
         report = scaffold(root, args.trainer, args.env, args.force, native, args.python)
     except ValueError as exc:
-        print(f"autopilot init: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise CommandError(f"autopilot init: {exc}") from None
     print(f"workspace {root}")
     print(describe(report, root))
     if native is not None:
@@ -241,19 +241,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
-        print(f"autopilot validate: cannot read {source}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        override = parse_json_object(decode_text(raw, source), source)
-    except JSONInputError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        loaded = load(ws, args.mode, allow_missing=True)
-    except (ExperimentError, BaselineError) as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    result = loaded.validate(override)
+        raise CommandError(f"autopilot validate: cannot read {source}: {exc.strerror}") from None
+    override = parse_json_object(raw, source)
+    result = load(ws, args.mode, allow_missing=True).validate(override)
     if not result.ok:
         for line in result.errors:
             print(line)
@@ -264,12 +254,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive(args: argparse.Namespace, *names: str) -> str | None:
+def _positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         value = getattr(args, name, None)
         if value is not None and value <= 0:
-            return f"--{name.replace('_', '-')}: must be > 0, got {value}"
-    return None
+            raise CommandError(f"autopilot: --{name.replace('_', '-')}: must be > 0, got {value}")
 
 
 def _iterations(args: argparse.Namespace) -> int | None:
@@ -281,101 +270,58 @@ def _iterations(args: argparse.Namespace) -> int | None:
     return None if budgeted else 1
 
 
-def _loop(args: argparse.Namespace, scaffold_missing: bool) -> tuple[Loop | None, int]:
+def _loop(args: argparse.Namespace, scaffold_missing: bool = False) -> Loop:
     root = resolve_workspace(args.workspace)
-    ws = Workspace(root)
-    if not ws.exists():
+    if not Workspace(root).exists():
         if not scaffold_missing:
-            print(f"autopilot: no workspace at {root} (run `autopilot init {root}`)", file=sys.stderr)
-            return None, EXIT_USAGE
+            raise CommandError(f"autopilot: no workspace at {root} (run `autopilot init {root}`)")
         print(f"no workspace at {root}; creating one")
         print(describe(scaffold(root), root))
-    problem = _positive(
-        args, "batch_size", "workers", "timeout_minutes", "stall_seconds", "iterations", "trials", "budget_steps"
+    _positive(args, "batch_size", "workers", "timeout_minutes", "stall_seconds", "iterations", "trials", "budget_steps")
+    options = RunOptions(
+        mode=args.mode,
+        iterations=_iterations(args),
+        trials=getattr(args, "trials", None),
+        budget_steps=getattr(args, "budget_steps", None),
+        nonstop=getattr(args, "nonstop", False),
+        batch_size=args.batch_size,
+        workers=getattr(args, "workers", None),
+        proposer=args.proposer,
+        seed=args.seed,
+        executor=getattr(args, "executor", None),
+        ray_address=getattr(args, "ray_address", None),
+        timeout_minutes=getattr(args, "timeout_minutes", None),
+        stall_seconds=getattr(args, "stall_seconds", None),
     )
-    if problem:
-        print(f"autopilot: {problem}", file=sys.stderr)
-        return None, EXIT_USAGE
     try:
-        loaded = load(ws, args.mode)
-        options = RunOptions(
-            mode=args.mode,
-            iterations=_iterations(args),
-            trials=getattr(args, "trials", None),
-            budget_steps=getattr(args, "budget_steps", None),
-            nonstop=getattr(args, "nonstop", False),
-            batch_size=args.batch_size,
-            workers=getattr(args, "workers", None),
-            proposer=args.proposer,
-            seed=args.seed,
-            executor=getattr(args, "executor", None),
-            ray_address=getattr(args, "ray_address", None),
-            timeout_minutes=getattr(args, "timeout_minutes", None),
-            stall_seconds=getattr(args, "stall_seconds", None),
-        )
-        return Loop(loaded, options), EXIT_OK
-    except (ExperimentError, BaselineError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return None, EXIT_USAGE
-
-
-def _finish(result: LoopResult, ws: Workspace) -> int:
-    stream = sys.stderr if result.exit_code else sys.stdout
-    print(result.message, file=stream)
-    if ws.leaderboard.exists():
-        print(render_leaderboard(ws, top=5))
-    return result.exit_code
+        return Loop(load(Workspace(root), args.mode), options)
+    except ValueError as exc:  # e.g. an unknown --proposer
+        raise CommandError(str(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    loop, code = _loop(args, scaffold_missing=True)
-    if loop is None:
-        return code
-    try:
-        result = loop.run()
-    except WorkspaceLocked as exc:
-        print(f"autopilot run: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
-    return _finish(result, loop.ws)
-
-
-def cmd_step(args: argparse.Namespace) -> int:
-    loop, code = _loop(args, scaffold_missing=False)
-    if loop is None:
-        return code
-    try:
-        result = loop.step()
-    except WorkspaceLocked as exc:
-        print(f"autopilot step: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
-    return _finish(result, loop.ws)
+    """``run`` iterates (scaffolding a missing workspace); ``step`` runs what is pending, proposes, exits."""
+    loop = _loop(args, scaffold_missing=args.command == "run")
+    result = loop.run() if args.command == "run" else loop.step()
+    print(result.message, file=sys.stderr if result.exit_code else sys.stdout)
+    if loop.ws.leaderboard.exists():
+        print(render_leaderboard(loop.ws, top=5))
+    return result.exit_code
 
 
 def cmd_propose(args: argparse.Namespace) -> int:
-    loop, code = _loop(args, scaffold_missing=False)
-    if loop is None:
-        return code
+    loop = _loop(args)
     if args.verify_llm:
-        opts = loop.exp.proposer.llm
         try:
-            answer = complete(opts, "Reply with the JSON object {} and nothing else.", "{}", max_tokens=16)
+            print(verify_llm(loop.exp.proposer.llm))
         except LLMUnavailable as exc:
-            print(f"llm not usable: {exc}", file=sys.stderr)
-            return EXIT_REJECTED
-        print(
-            f"llm ok: {opts.provider} model {opts.model} at {opts.base_url or 'the default endpoint'} "
-            f"answered {answer.strip()[:40]!r}"
-        )
+            raise CommandError(f"llm not usable: {exc}", EXIT_REJECTED) from None
         return EXIT_OK
     if args.dry_run:
         cases = loop.make_batch(loop.guard_readonly(), dry_run=True)
         print(json.dumps([asdict(c) for c in cases], indent=2))
         return EXIT_OK
-    try:
-        cases, gate = loop.propose()
-    except WorkspaceLocked as exc:
-        print(f"autopilot propose: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
+    cases, gate = loop.propose()
     if gate is not None:
         print(f"nothing proposed: {gate}")
         return EXIT_OK
@@ -385,57 +331,35 @@ def cmd_propose(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _workspace_or_error(args: argparse.Namespace) -> Workspace | None:
+def _workspace(args: argparse.Namespace) -> Workspace:
     ws = Workspace(resolve_workspace(args.workspace))
     if not ws.exists():
-        print(f"autopilot: no workspace at {ws.root} (run `autopilot init {ws.root}`)", file=sys.stderr)
-        return None
+        raise CommandError(f"autopilot: no workspace at {ws.root} (run `autopilot init {ws.root}`)")
     return ws
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
-    try:
-        status = workspace_status(ws)
-    except (ExperimentError, BaselineError) as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    if args.json:
-        print(json.dumps(status, indent=2))
-    else:
-        print(render_status(status))
+    status = workspace_status(_workspace(args))
+    print(json.dumps(status, indent=2) if args.json else render_status(status))
     return EXIT_OK
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
+    ws = _workspace(args)
     pause(ws, args.reason)
     print(f"paused: {ws.pause_file} written; no new case will start")
     return EXIT_OK
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
-    existed = resume(ws)
+    existed = resume(_workspace(args))
     print("resumed" + ("" if existed else " (it was not paused)") + "; the guardrail window starts afresh")
     return EXIT_OK
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
-    try:
-        exp = load_experiment(ws.experiment_file)
-    except ExperimentError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
+    ws = _workspace(args)
+    exp = load_experiment(ws.experiment_file)
     history = Records(ws).history()
     rows = write_leaderboard(ws, history, exp.objective, decide(history, exp.objective, ws.runs))
     if args.json:
@@ -446,71 +370,39 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
-    try:
-        loaded = load(ws, args.mode)
-    except (ExperimentError, BaselineError) as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
+    ws = _workspace(args)
+    loaded = load(ws, args.mode)
     path = write_report(ws, loaded.experiment, loaded.baseline, Path(args.out) if args.out else None)
     print(f"report written to {path}")
     return EXIT_OK
 
 
-def _run_or_error(ws: Workspace, run_id: str) -> RunView | None:
+def _run(ws: Workspace, run_id: str) -> RunView:
     view = next((v for v in Records(ws).history() if v.id == run_id), None)
     if view is None:
-        print(f"autopilot: no run {run_id!r} in {ws.runs}", file=sys.stderr)
+        raise CommandError(f"autopilot: no run {run_id!r} in {ws.runs}")
     return view
 
 
-def _experiment_or_error(ws: Workspace) -> Experiment | None:
-    try:
-        return load_experiment(ws.experiment_file)
-    except ExperimentError as exc:
-        print(exc, file=sys.stderr)
-        return None
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
-    view = _run_or_error(ws, args.run_id)
-    exp = _experiment_or_error(ws)
-    if view is None or exp is None:
-        return EXIT_USAGE
+    ws = _workspace(args)
+    view = _run(ws, args.run_id)
+    exp = load_experiment(ws.experiment_file)
     try:
         result = reevaluate(ws, exp, view, args.episodes, args.seed)
     except ReevaluationError as exc:
-        print(f"autopilot eval: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
+        raise CommandError(f"autopilot eval: {exc}", EXIT_REJECTED) from None
     print(f"run {view.id}: {len(result.episodes)} episodes on seed {args.seed} -> {result.out}")
-    for name in dict.fromkeys((exp.objective.metric, "success_rate", "collision_rate", "mean_reward")):
-        values = episode_values(result.episodes, name)
-        if values is not None and len(values):
-            ci = bootstrap_mean(values)
-            print(f"  {name}: {ci.mean:.4g} [95% CI {ci.low:.4g}, {ci.high:.4g}]")
+    for name, ci in result.intervals(exp.objective.metric).items():
+        print(f"  {name}: {ci.mean:.4g} [95% CI {ci.low:.4g}, {ci.high:.4g}]")
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
-    view_a, view_b = _run_or_error(ws, args.run_a), _run_or_error(ws, args.run_b)
-    exp = _experiment_or_error(ws)
-    if view_a is None or view_b is None or exp is None:
-        return EXIT_USAGE
-    a, b = read_episodes(ws.runs / view_a.id), read_episodes(ws.runs / view_b.id)
-    results = {}
-    for name in dict.fromkeys((exp.objective.metric, *EPISODE_FLAGS.values(), "mean_reward")):
-        maximize = exp.objective.mode == "max" if name == exp.objective.metric else name not in LOWER_IS_BETTER
-        result = compare(a, b, name, maximize)
-        if result is not None:
-            results[name] = result
+    ws = _workspace(args)
+    view_a, view_b = _run(ws, args.run_a), _run(ws, args.run_b)
+    exp = load_experiment(ws.experiment_file)
+    results = compare_runs(ws.runs / view_a.id, ws.runs / view_b.id, exp.objective)
     if args.json:
         print(json.dumps({"a": args.run_a, "b": args.run_b, "results": results}, indent=2))
         return EXIT_OK
@@ -525,30 +417,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    ws = _workspace_or_error(args)
-    if ws is None:
-        return EXIT_USAGE
+    ws = _workspace(args)
     if args.clear:
         clear_rollback(ws)
         print("rollback cleared")
         return EXIT_OK
     if not args.run_id:
-        print("autopilot rollback: give a RUN_ID or --clear", file=sys.stderr)
-        return EXIT_USAGE
+        raise CommandError("autopilot rollback: give a RUN_ID or --clear")
     try:
         rollback(ws, args.run_id)
     except ControlError as exc:
-        print(f"autopilot rollback: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
+        raise CommandError(f"autopilot rollback: {exc}", EXIT_REJECTED) from None
     print(f"next proposals start from run {args.run_id} (its overrides are their baseline)")
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
+        return exc.code
+    except (ExperimentError, BaselineError, JSONInputError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except WorkspaceLocked as exc:
+        print(f"autopilot {args.command}: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    except BrokenPipeError:  # `autopilot status | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

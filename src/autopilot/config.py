@@ -14,25 +14,26 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from autopilot.errors import ErrorList
+
 Config = dict[str, Any]
 
 
-class OverrideError(ValueError):
+class OverrideError(ErrorList):
     """An override whose shape (not its values) is wrong; carries one ``key: reason`` line per problem."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 class JSONInputError(ValueError):
     """Input that is not JSON, or not a JSON object; the message names line and column."""
 
 
-def parse_json_object(text: str, source: str = "<input>") -> dict[str, Any]:
-    """Parse ``text`` as a JSON object, with NaN/Infinity kept as floats so validation can name them."""
+def parse_json_object(text: str | bytes, source: str = "<input>", allow_nan: bool = True) -> dict[str, Any]:
+    """Parse ``text`` as a JSON object, the one parser of hand-written JSON. NaN/Infinity tokens are kept as
+    floats (``allow_nan``) so validation can name the key that holds them, or refused here."""
+    if isinstance(text, bytes):
+        text = decode_text(text, source)
     try:
-        value = json.loads(text)
+        value = json.loads(text) if allow_nan else json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise JSONInputError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
     except RecursionError:
@@ -40,6 +41,10 @@ def parse_json_object(text: str, source: str = "<input>") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise JSONInputError(f"{source}:1:1: expected a JSON object, got {type(value).__name__}")
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON number (JSON has no NaN or Infinity)", name, 0)
 
 
 def decode_text(raw: bytes, source: str = "<input>") -> str:

@@ -15,19 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from autopilot.config import OverrideError, deep_merge, to_dotted
-from autopilot.records import is_run_id
+from autopilot.errors import ErrorList
+from autopilot.ids import is_run_id
 
 PARAM_TYPES = ("float", "int", "pow2", "bool", "categorical", "run_ref")
 SCALES = ("linear", "log")
 RUN_REF_WORDS = ("latest", "best")
 
 
-class SpaceError(ValueError):
+class SpaceError(ErrorList):
     """A search space or rule list that is itself invalid; one ``search_space.key: reason`` line each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclass(frozen=True)

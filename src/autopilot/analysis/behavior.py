@@ -1,4 +1,4 @@
-"""Behavioural analysis (seed 001): what the trained agent does wrong, and what to try next.
+"""Behavioural analysis: what the trained agent does wrong, and what to try next.
 
 An ordered rule table (``analysis.behavior_rules`` in autopilot.yaml, defaults below) is matched against the
 honest rates of the evaluation; the first rule whose conditions all hold sets ``severity`` and ``next_focus``.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from autopilot.errors import ErrorList
 
 SEVERITIES = ("critical", "warning", "ok")
 NEXT_FOCI = ("diagnostic_grip", "improve_grip", "improve_carrying", "fix_stability", "optimize_performance")
@@ -62,10 +64,8 @@ ENTROPY_COLLAPSE_FRACTION = 0.2
 TINY_KL = 1e-6
 
 
-class RuleError(ValueError):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+class RuleError(ErrorList):
+    """Behaviour rules that are themselves invalid."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 from autopilot.analysis.stats import normal_difference
 from autopilot.analysis.summary import episode_values, read_episodes
 from autopilot.objective import Objective
-from autopilot.records import RunView
+from autopilot.workspace.records import RunView
 
 
 @dataclass
@@ -116,3 +116,10 @@ def decide(history: list[RunView], objective: Objective, runs_dir: Path) -> Prom
                 champion = run
         timeline.append((run.id, champion.id))
     return Promotion(champion, evidence, [w for w in waiting if champion is None or w != champion.id], timeline)
+
+
+def confirmations_due(history: list[RunView], promotion: Promotion) -> list[str]:
+    """What runs next, before any new proposal: a confirmation re-run for each run whose lead awaits one and
+    has none yet (run ids, in time order). The loop, the tests and the benchmarks all ask this function."""
+    confirmed = {v.record.parent_ids[0] for v in history if "confirm" in v.record.tags and v.record.parent_ids}
+    return [run_id for run_id in promotion.awaiting_confirmation if run_id not in confirmed]

@@ -16,8 +16,9 @@ import numpy as np
 from autopilot.analysis.behavior import analyse_behavior, parse_rules
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.objective import Objective
-from autopilot.records import RunView
-from autopilot.run_folder import RunFolder
+from autopilot.workspace.atomic import read_jsonl
+from autopilot.workspace.records import RunView
+from autopilot.workspace.run_folder import RunFolder
 
 # Per-episode flag in eval_episodes.jsonl -> metric name.
 EPISODE_FLAGS = {
@@ -37,23 +38,6 @@ LOWER_IS_BETTER = frozenset({"collision_rate", "oob_rate", "timeout_rate"})
 
 def read_episodes(run_dir: Path) -> list[dict[str, Any]]:
     return read_jsonl(RunFolder(run_dir).eval_episodes)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a .jsonl file; a torn last line (a killed writer) is skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            item = json.loads(line)
-        except (ValueError, RecursionError):  # a torn or hostile line: skipped
-            continue
-        if isinstance(item, dict):
-            out.append(item)
-    return out
 
 
 def episode_values(episodes: list[dict[str, Any]], metric: str) -> np.ndarray | None:
@@ -112,6 +96,19 @@ def compare(
         return None
     diff = bootstrap_difference(a, b, seed)
     return {"metric": metric, "difference": diff.to_dict(), "verdict": verdict(diff, maximize)}
+
+
+def compare_runs(run_a: Path, run_b: Path, objective: Objective) -> dict[str, dict[str, Any]]:
+    """``autopilot compare``: A against B on the objective and every per-episode rate, each in its own
+    direction (the objective's mode for its metric; lower is better for collisions, leaving and timeouts)."""
+    a, b = read_episodes(run_a), read_episodes(run_b)
+    results = {}
+    for name in dict.fromkeys((objective.metric, *EPISODE_FLAGS.values(), "mean_reward")):
+        maximize = objective.maximize if name == objective.metric else name not in LOWER_IS_BETTER
+        result = compare(a, b, name, maximize)
+        if result is not None:
+            results[name] = result
+    return results
 
 
 def analyse(

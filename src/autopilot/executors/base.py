@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from autopilot.run_folder import TRAIN_LOG
+from autopilot.workspace.run_folder import TRAIN_LOG
 
 
 @dataclass(frozen=True)

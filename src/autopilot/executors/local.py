@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
-from autopilot.run_folder import METRICS_FILE
+from autopilot.workspace.run_folder import METRICS_FILE
 
 HEARTBEAT_FILE = METRICS_FILE
 PRUNE_CHECK_S = 2.0

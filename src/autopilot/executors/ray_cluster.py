@@ -24,9 +24,9 @@ import ray
 
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
-from autopilot.experiment import Resources
-from autopilot.run_folder import CHECKPOINTS, CONFIG_FILE, TRAINER_OUTPUTS
-from autopilot.workspace import Workspace
+from autopilot.experiment.schema import Resources
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.run_folder import CHECKPOINTS, CONFIG_FILE, TRAINER_OUTPUTS
 
 # Files that come back from the worker; checkpoints follow in checkpoints/ (the loop's save strategy prunes).
 RETURNED = TRAINER_OUTPUTS

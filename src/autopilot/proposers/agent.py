@@ -1,4 +1,4 @@
-"""``agent``: a coding agent (Codex, Claude Code, any CLI) writes proposals/next_config.json (the seeds'
+"""``agent``: a coding agent (Codex, Claude Code, any CLI) writes proposals/next_config.json (an agent's
 workflow, made safe).
 
 The loop runs the configured command (argv, no shell, no sandbox-bypass flag added) with the workspace as
@@ -16,12 +16,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from autopilot.experiment import AgentOptions
+from autopilot.experiment.schema import AgentOptions
 from autopilot.objective import Objective
 from autopilot.proposers.base import Context, Proposal, Proposer
 from autopilot.proposers.ga import GAProposer
-from autopilot.records import RunView
 from autopilot.trainers.protocol import protocol_env
+from autopilot.workspace.records import RunView
 
 
 @dataclass
@@ -82,6 +82,7 @@ class AgentProposer(Proposer):
     """What runs when the agent wrote nothing usable: the GA, tagged as the agent's fallback."""
 
     name = "agent"
+    runs_agent = True
 
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         proposals = GAProposer().propose(history, n, context)

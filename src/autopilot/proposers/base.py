@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -11,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from autopilot.config import to_dotted
-from autopilot.experiment import ProposerSpec
+from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
-from autopilot.records import RunView
 from autopilot.space import SearchSpace
+from autopilot.workspace.records import RunView
 
 
 @dataclass
@@ -72,7 +71,12 @@ def refused_of(batch: list[Proposal]) -> list[tuple[list[str], Any]]:
 
 
 class Proposer(ABC):
+    """A proposer declares what it needs from the loop through these flags; the loop never tests names."""
+
     name = "base"
+    runs_agent = False  # the loop runs the coding agent before each batch; its next_config.json is the batch
+    meta_reviews = False  # the loop asks the LLM for a meta-review every ``llm.meta_review_every`` iterations
+    fills_batches = True  # a batch shorter than asked for is news (journalled); False: it proposes nothing
 
     @abstractmethod
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
@@ -96,9 +100,3 @@ def at_baseline_budget(history: list[RunView], context: Context) -> list[RunView
 def batch_index(history: list[RunView]) -> int:
     """How many distinct cases have finished: the position of the next batch in the experiment."""
     return len({v.record.case_id for v in history_for_proposers(history)})
-
-
-def case_id_for(seed: int, batch: int, index: int, overrides: dict[str, Any]) -> str:
-    """Deterministic: the same seed, history position and overrides always give the same id."""
-    blob = json.dumps([seed, batch, index, overrides], sort_keys=True, default=str)
-    return "c" + hashlib.sha256(blob.encode()).hexdigest()[:11]

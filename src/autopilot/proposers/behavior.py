@@ -1,4 +1,4 @@
-"""``behavior``: choose the kind of experiment from the last run's behavioural analysis (seed 001).
+"""``behavior``: choose the kind of experiment from the last run's behavioural analysis.
 
 The table ``proposer.behavior`` in autopilot.yaml maps each ``next_focus`` to a budget range, parameter scalings
 and the keys the GA may move; values are chosen by GA mutation around the best parent within that narrowed
@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from autopilot.analysis.ranking import best_run
 from autopilot.config import to_dotted
-from autopilot.leaderboard import best_run
 from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, history_for_proposers
 from autopilot.proposers.ga import GAProposer, clamp, mutate, parent_values
-from autopilot.records import RunView
 from autopilot.space import SearchSpace
+from autopilot.workspace.records import RunView
 
 
 def narrowed(space: SearchSpace, tune: Any) -> SearchSpace:

@@ -1,4 +1,4 @@
-"""The deterministic genetic algorithm (seed 003, generalised to any search space).
+"""The deterministic genetic algorithm, on any search space.
 
 A batch is split by ``exploit_fraction``: exploit mutates a parent drawn from the ``top_k`` ranked runs
 (feasible first); explore samples the tune ranges. Every value is clamped to the safe range, and a novelty
@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from autopilot.analysis.ranking import ranked
 from autopilot.config import config_hash, deep_merge, to_dotted
-from autopilot.leaderboard import ranked
 from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, history_for_proposers
 from autopilot.proposers.sampling import sample_overrides
-from autopilot.records import RunView
 from autopilot.space import Parameter, SearchSpace
+from autopilot.workspace.records import RunView
 
 MAX_TRIES_PER_SLOT = 50
 SAFE_MODE_SIGMA_FACTOR = 0.5

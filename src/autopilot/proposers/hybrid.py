@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from autopilot.analysis.ranking import ranked
 from autopilot.config import to_dotted
-from autopilot.leaderboard import ranked
 from autopilot.proposers.base import Context, Proposal, Proposer, at_baseline_budget, history_for_proposers
 from autopilot.proposers.ga import GAProposer
 from autopilot.proposers.optuna_samplers import TPEProposer
-from autopilot.records import RunView
+from autopilot.workspace.records import RunView
 
 
 class HybridProposer(Proposer):

@@ -16,12 +16,12 @@ import re
 from collections import Counter
 from typing import Any
 
+from autopilot.analysis.ranking import ranked
 from autopilot.config import OverrideError, to_dotted
-from autopilot.experiment import LLMOptions
-from autopilot.leaderboard import ranked
+from autopilot.experiment.schema import LLMOptions
 from autopilot.proposers.base import Batch, Context, Proposal, Proposer, history_for_proposers
 from autopilot.proposers.ga import GAProposer
-from autopilot.records import RunView
+from autopilot.workspace.records import RunView
 
 MAX_ANSWER_CHARS = 100_000  # longer answers are refused unread: no model needs that much for a batch
 CHARS_PER_TOKEN = 4
@@ -99,6 +99,13 @@ def complete(opts: LLMOptions, system: str, user: str, max_tokens: int = 4096) -
     except Exception as exc:  # the SDKs raise many types (timeouts, status errors, connection errors)
         raise LLMUnavailable(redact(f"{type(exc).__name__}: {exc}", key)[:500]) from None
     return text
+
+
+def verify_llm(opts: LLMOptions) -> str:
+    """``autopilot propose --verify-llm``: one tiny request; a line saying what answered, or LLMUnavailable."""
+    answer = complete(opts, "Reply with the JSON object {} and nothing else.", "{}", max_tokens=16)
+    endpoint = opts.base_url or "the default endpoint"
+    return f"llm ok: {opts.provider} model {opts.model} at {endpoint} answered {answer.strip()[:40]!r}"
 
 
 def parse_actions(text: str) -> list[dict[str, Any]]:
@@ -204,6 +211,7 @@ def build_context(history: list[RunView], context: Context, token_budget: int, r
 
 class LLMProposer(Proposer):
     name = "llm"
+    meta_reviews = True
 
     def propose(self, history: list[RunView], n: int, context: Context) -> Batch:
         history = history_for_proposers(history)

@@ -20,8 +20,8 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from autopilot.config import to_dotted
 from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, history_for_proposers
-from autopilot.records import RunView
 from autopilot.space import SearchSpace
+from autopilot.workspace.records import RunView
 
 STATE = {
     "complete": TrialState.COMPLETE,

@@ -15,7 +15,7 @@ import numpy as np
 
 from autopilot.config import to_dotted, to_nested
 from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, history_for_proposers
-from autopilot.records import RunView
+from autopilot.workspace.records import RunView
 
 DISTRIBUTION = {
     ("float", "linear"): "uniform",

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from autopilot.analysis.promotion import decide
-from autopilot.analysis.summary import read_jsonl
-from autopilot.experiment import Experiment
-from autopilot.leaderboard import leaderboard_rows, ranked, why_empty
-from autopilot.progress import last_metrics_line
-from autopilot.records import Records, RunView, utc_now
+from autopilot.analysis.ranking import leaderboard_rows, ranked, why_empty
+from autopilot.experiment.schema import Experiment
+from autopilot.ids import utc_now
+from autopilot.loop.progress import last_metrics_line
 from autopilot.report import plots
-from autopilot.run_folder import RunFolder
-from autopilot.workspace import Workspace, atomic_write_text
+from autopilot.workspace.atomic import atomic_write_text, read_jsonl
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Records, RunView
+from autopilot.workspace.run_folder import RunFolder
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}

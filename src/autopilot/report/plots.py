@@ -9,8 +9,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from autopilot.records import RunView
 from autopilot.space import SearchSpace
+from autopilot.workspace.records import RunView
 
 FUNNEL = [
     ("hover_rate", "hover"),

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from autopilot.experiment import TrainerSpec
+from autopilot.experiment.schema import TrainerSpec
 from autopilot.trainers.protocol import CONFIG_FILE, protocol_env
 
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from autopilot.run_folder import CHECKPOINTS, CONFIG_FILE, EVAL_FILE, METRICS_FILE, TRAINER_SUMMARY_FILE
-from autopilot.workspace import atomic_write_json, atomic_write_text
+from autopilot.workspace.atomic import atomic_write_json, atomic_write_text
+from autopilot.workspace.run_folder import CHECKPOINTS, CONFIG_FILE, EVAL_FILE, METRICS_FILE, TRAINER_SUMMARY_FILE
 
 __all__ = ["CHECKPOINTS", "CONFIG_FILE", "EVAL_FILE", "METRICS_FILE", "TRAINER_SUMMARY_FILE", "protocol_env"]
 
@@ -29,7 +29,7 @@ def protocol_env(run_dir: Path) -> dict[str, str]:
         "AUTOPILOT_RUN_DIR": str(run_dir),
         "AUTOPILOT_CONFIG": str(run_dir / CONFIG_FILE),
         "AUTOPILOT_RUN_ID": run_dir.name,
-        # The names the seeds' agents and scripts read.
+        # PUFFER_AUTOPILOT_*: the names existing PufferLib autopilot agents and scripts read.
         "PUFFER_AUTOPILOT_RUN_DIR": str(run_dir),
         "PUFFER_AUTOPILOT_SUMMARY": str(run_dir / TRAINER_SUMMARY_FILE),
         "PUFFER_AUTOPILOT_RUN_ID": run_dir.name,

@@ -20,7 +20,7 @@ from autopilot.trainers.puffer.build import (
     make_vecenv,
     seed_everything,
 )
-from autopilot.workspace import atomic_write_text, read_json
+from autopilot.workspace.atomic import atomic_write_text, read_json
 
 
 @dataclass

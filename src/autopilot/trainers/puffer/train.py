@@ -35,7 +35,7 @@ from autopilot.trainers.puffer.build import (
     seed_everything,
 )
 from autopilot.trainers.puffer.evaluate import HeldOut, evaluate_policy
-from autopilot.workspace import read_json
+from autopilot.workspace.atomic import read_json
 
 METRICS_EVERY_S = 1.0  # at most one metrics line a second; logs in between are merged, weighted by episodes
 

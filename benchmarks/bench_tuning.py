@@ -1,0 +1,255 @@
+"""Tuning efficiency on the built-in drone task: whole studies per proposer, same budget in environment steps.
+
+    .venv/bin/python -m benchmarks.bench_tuning [--proposers random tpe ga hybrid protein] [--seeds 3]
+        [--trials 8] [--batch-size 4] [--steps 2000000] [--target 0.5] [--out benchmarks/results/bench]
+
+Each study is a real `autopilot run` (quick baseline with --steps per trial) in its own workspace. Reports,
+over study seeds: best success_rate at the budget (and its held-out re-evaluation), environment steps to
+reach --target, the area under the best-so-far curve; the loop's own overhead per trial; and each proposer's
+latency with a 500-run history. Writes OUT.md and OUT.png and prints the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import yaml
+from matplotlib.figure import Figure
+
+from autopilot.analysis.promotion import decide
+from autopilot.analysis.stats import bootstrap_mean
+from autopilot.objective import Objective
+from autopilot.workspace.budget import steps_used
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Records
+
+AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
+
+
+def iso(t: str) -> float:
+    return datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int) -> dict:
+    """One real `autopilot run --trials N` study; its result is the champion the tool hands the user."""
+    subprocess.run([AUTOPILOT, "init", str(root)], check=True, capture_output=True)
+    path = root / "configs" / "baseline_quick.json"
+    baseline = json.loads(path.read_text())
+    baseline["train"]["total_timesteps"] = steps
+    baseline["train"]["seed"] = 1 + seed  # study seeds vary the training seed too
+    baseline["autopilot"]["save_strategy"] = "all"  # the held-out re-evaluation needs the champion's checkpoint
+    path.write_text(json.dumps(baseline))
+    experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
+    experiment["objective"]["evaluation"]["episodes"] = episodes
+    (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
+    started = time.monotonic()
+    argv = [AUTOPILOT, "run", "-w", str(root), "--proposer", proposer, "--seed", str(seed)]
+    argv += ["--batch-size", str(batch), "--trials", str(trials)]
+    done = subprocess.run(argv, capture_output=True, timeout=7200)
+    return summarize(root, proposer, seed, done.returncode, time.monotonic() - started)
+
+
+def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: float) -> dict:
+    """A finished study's figures, from its workspace (also for a study run earlier: --adopt)."""
+    ws = Workspace(root)
+    views = Records(ws).history()
+    board = json.loads((root / "leaderboard.json").read_text()) if (root / "leaderboard.json").exists() else {}
+    champion = board.get("best")
+    curve, used, overhead, trainer = [], 0, [], []
+    by_id = {v.id: v for v in views}
+    timeline = decide(views, Objective(), root / "runs").timeline
+    champion_after = dict(timeline)
+    current = 0.0
+    for v in views:
+        used += steps_used(ws, v)  # a pruned trial by the steps it ran, as the loop's budget counts it
+        if v.id in champion_after:
+            current = float(by_id[champion_after[v.id]].metrics.get("success_rate") or 0.0)
+        curve.append((used, current))
+        if v.record.ended and v.record.wall_s:
+            overhead.append(iso(v.record.ended) - iso(v.record.created) - v.record.wall_s)
+            trainer.append(v.record.wall_s)
+    held_out = None
+    if champion:
+        subprocess.run(
+            [AUTOPILOT, "eval", champion, "-w", str(root), "--episodes", "256", "--seed", "424242"],
+            capture_output=True,
+            timeout=1200,
+        )
+        out = root / "runs" / champion / "evals" / "seed-424242.jsonl"
+        eps = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+        held_out = float(np.mean([e["success"] for e in eps])) if eps else None
+    return {
+        "proposer": proposer,
+        "seed": seed,
+        "exit_code": exit_code,
+        "trials": len(views),
+        "pruned": sum(v.state == "pruned" for v in views),
+        "steps_used": used,
+        "curve": curve,
+        "best": curve[-1][1] if curve else 0.0,
+        "held_out": held_out,
+        "runs": len(views),
+        "wall_s": wall_s,
+        "overhead": overhead,
+        "trainer": trainer,
+    }
+
+
+def steps_to(curve: list[tuple[int, float]], target: float) -> float:
+    return next((float(s) for s, b in curve if b >= target), float("inf"))
+
+
+def auc(curve: list[tuple[int, float]], budget: int) -> float:
+    """Area under the best-so-far curve over [0, budget], normalised to [0, 1]."""
+    area, prev_steps, prev_best = 0.0, 0, 0.0
+    for s, b in curve:
+        area += (min(s, budget) - prev_steps) * prev_best
+        prev_steps, prev_best = min(s, budget), b
+    area += (budget - prev_steps) * prev_best
+    return area / budget
+
+
+def latency(names: list[str], n_history: int = 500, reps: int = 3) -> dict[str, float]:
+    """Milliseconds for a batch of 4 with ``n_history`` runs behind it, as the loop calls a proposer it keeps:
+    each call sees the 4 runs of the previous batch as new."""
+    from autopilot.proposers.registry import make_proposer
+    from autopilot.testing import context, random_history  # a synthetic history over the default space
+
+    history = random_history(n_history + 4 * reps)
+    out = {}
+    for name in names:
+        proposer = make_proposer(name)
+        proposer.propose(history[: n_history - 4], 4, context(seed=1))  # the batch before, and warm imports
+        start = time.perf_counter()
+        for r in range(reps):
+            proposer.propose(history[: n_history + 4 * r], 4, context(seed=2 + r))
+        out[name] = (time.perf_counter() - start) / reps * 1000
+    return out
+
+
+def ci(values: list[float]) -> str:
+    finite = [v for v in values if np.isfinite(v)]
+    if len(finite) < len(values):
+        return f"median {np.median(values):.3g} ({len(values) - len(finite)} of {len(values)} never reached)"
+    interval = bootstrap_mean(np.asarray(finite))
+    return f"{np.median(finite):.3g} (mean {interval.mean:.3g}, 95% CI {interval.low:.3g}..{interval.high:.3g})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--proposers", nargs="+", default=["random", "tpe", "ga", "hybrid", "protein"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=2_000_000)
+    parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--target", type=float, default=0.5)
+    parser.add_argument("--out", default="benchmarks/results/bench")
+    parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument("--latency", nargs="*", help="proposers to time (default: --proposers but protein)")
+    parser.add_argument("--adopt", nargs="*", default=[], metavar="NAME:SEED:DIR", help="count a finished study")
+    args = parser.parse_args()
+    lines = [
+        f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
+        "",
+    ]
+    if not args.latency_only:
+        # Every study's figures go to OUT.jsonl as it ends; a re-run skips the studies already there, so a long
+        # benchmark can be stopped and resumed. Seed-major order: a stopped run still has paired studies.
+        done_path = Path(f"{args.out}.jsonl")
+        done_path.parent.mkdir(parents=True, exist_ok=True)
+        results = [json.loads(line) for line in done_path.read_text().splitlines()] if done_path.exists() else []
+        for spec in args.adopt:  # NAME:SEED:DIR, a study whose workspace already exists
+            name, seed_text, folder = spec.split(":", 2)
+            results.append(summarize(Path(folder), name, int(seed_text), 0, float("nan")))
+            with done_path.open("a") as out:
+                out.write(json.dumps(results[-1]) + "\n")
+        with tempfile.TemporaryDirectory() as tmp:
+            for seed in range(args.seeds):
+                for name in args.proposers:
+                    if any(r["proposer"] == name and r["seed"] == seed for r in results):
+                        continue
+                    r = study(
+                        Path(tmp) / f"{name}-{seed}",
+                        name,
+                        seed,
+                        args.trials,
+                        args.batch_size,
+                        args.steps,
+                        args.episodes,
+                    )
+                    print(
+                        f"{name} seed {seed}: exit {r['exit_code']}, {r['trials']} trials ({r['pruned']} pruned), "
+                        f"{r['steps_used']:,} "
+                        f"steps; champion {r['best']:.3f}, held-out {r['held_out']}; {r['wall_s']:.0f}s",
+                        flush=True,
+                    )
+                    results.append(r)
+                    with done_path.open("a") as out:
+                        out.write(json.dumps(r) + "\n")
+        results = [r for r in results if r["proposer"] in args.proposers and r["seed"] < args.seeds]
+        budget = args.trials * args.steps
+        lines += [
+            f"Budget: {args.trials} trials x {args.steps:,} steps = {budget:,} environment steps per study; "
+            f"{args.seeds} study seeds; target success_rate {args.target}.",
+            "",
+            "| proposer | champion's success_rate at budget | champion's held-out success | steps to "
+            f"target {args.target} | AUC of champion-so-far | per study: exit code, trials, steps |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        fig = Figure(figsize=(8, 4))
+        ax = fig.subplots()
+        for name in args.proposers:
+            rs = [r for r in results if r["proposer"] == name]
+            if not rs:
+                lines.append(f"| {name} | not run | - | - | - | - |")
+                continue
+            held = [r["held_out"] for r in rs if r["held_out"] is not None]
+            lines.append(
+                f"| {name} | {ci([r['best'] for r in rs])} | {ci(held) if held else '-'} | "
+                f"{ci([steps_to(r['curve'], args.target) for r in rs])} | "
+                f"{ci([auc(r['curve'], budget) for r in rs])} | "
+                + "; ".join(f"{r['exit_code']}, {r['trials']} ({r['pruned']} pruned), {r['steps_used']:,}" for r in rs)
+                + " |"
+            )
+            grid = np.linspace(0, budget, 50)
+            mean = np.mean([[([b for s, b in r["curve"] if s <= g] or [0.0])[-1] for g in grid] for r in rs], axis=0)
+            ax.step(grid, mean, where="post", label=name)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"champion's success_rate (mean of {args.seeds} seeds)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.savefig(f"{args.out}.png", dpi=90, bbox_inches="tight")
+        overhead = [o for r in results for o in r["overhead"]]
+        trainer = [t for r in results for t in r["trainer"]]
+        lines += [
+            "",
+            f"Loop overhead outside the trainer process: median {np.median(overhead):.2f} s per trial, "
+            f"{sum(overhead) / sum(trainer):.1%} of trainer time ({len(trainer)} trials).",
+        ]
+    names = args.latency or [n for n in args.proposers if n != "protein"]
+    lat = latency(names)
+    lines += [
+        "",
+        "Proposer latency, batch of 4 with a 500-run history: "
+        + ", ".join(f"{n} {ms:.0f} ms" for n, ms in lat.items())
+        + ".",
+    ]
+    text = "\n".join(lines) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.out}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Ranking runs: feasible first, then by objective score."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from autopilot.analysis.promotion import Promotion
+from autopilot.objective import Objective
+from autopilot.workspace.records import RunView
+
+KEY_METRICS = ("success_rate", "grip_rate", "carry_rate", "collision_rate", "mean_reward", "episode_length")
+
+
+def why_empty(history: list[RunView]) -> str:
+    """Why no run is ranked: nothing ran yet, or what the runs that ended failed with (the last reason)."""
+    ended = [v for v in history if v.state not in ("pending", "running")]
+    if not ended:
+        return "no completed runs yet"
+    failed = [v for v in ended if v.record.failure]
+    counts = Counter(v.record.failure_class for v in failed)
+    text = f"no ranked runs: {len(ended)} ended, none complete with a score"
+    if counts:
+        text += " (" + ", ".join(f"{n} {name}" for name, n in counts.most_common()) + ")"
+        last = failed[-1].record.failure or {}
+        text += f"; last: {last.get('class')}: {str(last.get('reason'))[:300]}"
+    return text
+
+
+def rank_key(view: RunView) -> tuple[int, float]:
+    score = view.score
+    return (1 if view.feasible else 0, score if score is not None else float("-inf"))
+
+
+def ranked(history: list[RunView]) -> list[RunView]:
+    scored = [v for v in history if v.state == "complete" and v.score is not None]
+    return sorted(scored, key=rank_key, reverse=True)
+
+
+def best_run(history: list[RunView]) -> RunView | None:
+    order = ranked(history)
+    return order[0] if order else None
+
+
+def leaderboard_rows(
+    history: list[RunView], objective: Objective, promotion: Promotion | None = None
+) -> list[dict[str, Any]]:
+    """The champion (by the promotion rule) first, then the other runs by score: every view of the
+    workspace (status, leaderboard, report) names the same best run."""
+    rows = []
+    champion = promotion.champion.id if promotion and promotion.champion else None
+    evidence = promotion.evidence if promotion else {}
+    order = ranked(history)
+    order = [v for v in order if v.id == champion] + [v for v in order if v.id != champion]
+    for rank, view in enumerate(order, start=1):
+        summary = view.summary or {}
+        rows.append(
+            {
+                "rank": rank,
+                "run_id": view.id,
+                "score": view.score,
+                "feasible": summary.get("feasible"),
+                "objective": {objective.metric: view.metrics.get(objective.metric)},
+                "metrics": {k: view.metrics.get(k) for k in KEY_METRICS if k in view.metrics},
+                "interval": summary.get("intervals", {}).get(objective.metric),
+                "best": view.id == champion,
+                "evidence": evidence.get(view.id),
+                "proposer": view.record.proposer,
+                "tags": view.record.tags,
+                "overrides": view.overrides,
+            }
+        )
+    return rows

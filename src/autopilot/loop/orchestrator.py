@@ -1,0 +1,396 @@
+"""The orchestrator: pause check -> guardrails -> batch barrier -> propose + validate (intake) -> execute
+(prepare, executor) -> record + analyse (settle), one iteration per batch. See docs/architecture.md.
+
+The loop, never a proposer, owns launching, time limits, metrics and records. All state lives on disk: a loop
+killed at any instant is replaced by a new one that rebuilds everything from the workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from autopilot.analysis.guardrails import GuardState, evaluate
+from autopilot.analysis.promotion import confirmations_due
+from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
+from autopilot.executors.local import LocalExecutor
+from autopilot.experiment.loader import Loaded
+from autopilot.ids import utc_now
+from autopilot.loop.intake import Intake
+from autopilot.loop.meta_review import meta_review
+from autopilot.loop.prepare import Preparer, Rejection
+from autopilot.loop.progress import Progress
+from autopilot.loop.settle import Settler
+from autopilot.proposers.base import history_for_proposers
+from autopilot.proposers.registry import make_proposer
+from autopilot.report.html import write_report
+from autopilot.workspace.atomic import atomic_write_text, read_json
+from autopilot.workspace.budget import start_budget, usage
+from autopilot.workspace.control import pause_reason, window_start
+from autopilot.workspace.journal import Journal
+from autopilot.workspace.ledger import Failure, FailureEntry
+from autopilot.workspace.lock import WorkspaceLock
+from autopilot.workspace.records import Case, Records, RunRecord, RunView
+
+
+@dataclass
+class RunOptions:
+    """Command-line choices; ``None`` means "as autopilot.yaml says"."""
+
+    mode: str = "quick"
+    iterations: int | None = 1
+    nonstop: bool = False
+    batch_size: int | None = None
+    workers: int | None = None
+    proposer: str | None = None
+    seed: int | None = None
+    executor: str | None = None
+    ray_address: str | None = None
+    timeout_minutes: float | None = None
+    stall_seconds: float | None = None
+    pause_poll_s: float = 30.0
+    trials: int | None = None  # a budget: stop once this many trials have run (every trial counts)
+    budget_steps: int | None = None  # a budget in environment steps
+
+
+@dataclass
+class LoopResult:
+    exit_code: int
+    message: str
+    runs: list[str]
+
+
+class Loop:
+    def __init__(
+        self, loaded: Loaded, options: RunOptions, progress: Progress | None = None, executor: Executor | None = None
+    ) -> None:
+        self.loaded = loaded
+        self.ws = loaded.workspace
+        self.exp = loaded.experiment
+        self.options = options
+        self.records = Records(self.ws)
+        self.journal = Journal(self.ws.labbook)
+        self.progress = progress or Progress(self.ws, self.exp.objective.metric)
+        self.stop = threading.Event()
+        self.stop_reason = ""
+        self.proposer_name = options.proposer or self.exp.proposer.name
+        self.seed = self.exp.proposer.seed if options.seed is None else options.seed
+        self.workers = options.workers or self.exp.resources.workers
+        self.executor = executor or self._make_executor()
+        self.intake = Intake(
+            loaded,
+            self.records,
+            self.journal,
+            make_proposer(self.proposer_name),
+            self.proposer_name,
+            self.seed,
+            options.batch_size or self.exp.proposer.batch_size,
+            options.trials,
+        )
+        self.preparer = Preparer(
+            loaded,
+            self.records,
+            options.timeout_minutes or self.exp.resources.timeout_minutes,
+            options.stall_seconds or self.exp.resources.stall_seconds,
+            lambda: window_start(self.ws),
+            budgeted=options.trials is not None or options.budget_steps is not None,
+        )
+        self.settler = Settler(loaded, self.records, self.journal)
+        self._write_lock = threading.Lock()
+        self.finished_runs: list[str] = []
+
+    def _make_executor(self) -> Executor:
+        kind = self.options.executor or self.exp.executor.kind
+        if kind == "ray":
+            from autopilot.executors.ray_cluster import RayExecutor  # optional extra, imported only when asked
+
+            address = self.options.ray_address or self.exp.executor.ray_address
+            return RayExecutor(self.workers, address, self.exp.resources, self.ws)
+        return LocalExecutor(self.workers)
+
+    # ------------------------------------------------------------------ entry points
+
+    def run(self) -> LoopResult:
+        """``autopilot run``: iterate until the iteration count or the budget, a pause, a halt or a signal."""
+        with WorkspaceLock(self.ws.lock_file), self._signals():
+            self.recover()
+            budget = None
+            if self.options.trials is not None or self.options.budget_steps is not None:
+                budget = start_budget(self.ws, self.options.trials, self.options.budget_steps)
+            iteration = 0
+            while True:
+                if self.stop.is_set():
+                    return self._stopped()
+                if budget is not None:
+                    used = usage(self.ws, self.history(), budget)
+                    if used.exhausted(budget):
+                        return LoopResult(0, f"done: budget used ({used.describe(budget)})", self.finished_runs)
+                paused = pause_reason(self.ws)
+                if paused is not None:
+                    if not self.options.nonstop:
+                        return LoopResult(
+                            0,
+                            f"paused: {paused} (remove {self.ws.pause_file} or run `autopilot resume`)",
+                            self.finished_runs,
+                        )
+                    self.progress.message(f"paused: {paused}; checking again in {self.options.pause_poll_s:g} s")
+                    self.stop.wait(self.options.pause_poll_s)
+                    continue
+                guard = self.guard()
+                if guard.halted:
+                    continue  # the pause file now holds the reason; the branch above reports it
+                cases = self.records.pending_cases()
+                if not cases:
+                    cases = self.make_batch(guard)
+                if not cases:
+                    return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
+                if budget is not None:
+                    trials_left, _ = usage(self.ws, self.history(), budget).left(budget)
+                    if trials_left is not None:
+                        cases = cases[:trials_left]  # the rest stay pending for a later session
+                self.journal.write(
+                    "iteration",
+                    f"{iteration + 1}: running {len(cases)} case(s)",
+                    key=f"iteration:{'+'.join(c.case_id for c in cases)}:{cases[0].attempt}",
+                )
+                self.execute(cases)
+                self.refresh_report()
+                iteration += 1
+                every = self.exp.proposer.llm.meta_review_every
+                if self.intake.proposer.meta_reviews and every > 0 and iteration % every == 0:
+                    meta_review(self.exp.proposer.llm, self.journal, self.ws.notes, iteration)
+                if self.stop.is_set():
+                    return self._stopped()
+                if self.options.nonstop or (budget is not None and self.options.iterations is None):
+                    continue  # until stopped, or until the budget is used
+                if iteration >= (self.options.iterations or 1):
+                    return LoopResult(0, f"done: {iteration} iteration(s)", self.finished_runs)
+
+    def step(self) -> LoopResult:
+        """``autopilot step``: run what is pending, then propose the next batch into cases/pending/, exit."""
+        with WorkspaceLock(self.ws.lock_file), self._signals():
+            self.recover()
+            pending = self.records.pending_cases()
+            if pending and pause_reason(self.ws) is None and not self.guard().halted:
+                self.execute(pending)
+                self.refresh_report()
+                if self.stop.is_set():
+                    return self._stopped()
+            ran = f"ran {len(self.finished_runs)} case(s)"
+            gate, guard = self._proposal_gate()
+            if gate is not None:
+                return LoopResult(0, f"{ran}; nothing proposed: {gate}", self.finished_runs)
+            cases = self.make_batch(guard)
+            return LoopResult(0, f"{ran}; proposed {len(cases)} into {self.ws.pending}", self.finished_runs)
+
+    def propose(self) -> tuple[list[Case], str | None]:
+        """``autopilot propose``: the next batch into cases/pending/, unless paused, halted or cases wait."""
+        with WorkspaceLock(self.ws.lock_file):
+            gate, guard = self._proposal_gate()
+            if gate is not None:
+                return [], gate
+            return self.make_batch(guard), None
+
+    def _proposal_gate(self) -> tuple[str | None, GuardState]:
+        """Why no batch may be proposed now (pause, the batch barrier, a guardrail halt) or None, with the
+        guardrail state the batch is then proposed under."""
+        guard = self.guard()
+        paused = pause_reason(self.ws)
+        if paused is not None:
+            return f"paused ({paused})", guard
+        pending = self.records.pending_cases()
+        if pending:
+            return f"{len(pending)} case(s) still pending in {self.ws.pending} (batch barrier)", guard
+        if guard.halted:
+            return f"guardrail halt ({guard.halt_reason})", guard
+        return None, guard
+
+    # ------------------------------------------------------------------ state
+
+    def history(self) -> list[RunView]:
+        return self.records.history()
+
+    def guard_readonly(self) -> GuardState:
+        """The guardrail state, without writing the pause file (for --dry-run and status)."""
+        return evaluate(self.history(), self.exp.guardrails, window_start(self.ws))
+
+    def guard(self) -> GuardState:
+        since = window_start(self.ws)
+        state = evaluate(self.history(), self.exp.guardrails, since)
+        if state.halted:
+            atomic_write_text(self.ws.pause_file, f"guardrail halt: {state.halt_reason}\n")
+            self.journal.write(
+                "guardrail",
+                f"halt: {state.halt_reason}; wrote PAUSE_AUTORUN",
+                key=f"halt:{state.halt_reason}:{since}",
+            )
+        elif state.safe_mode:
+            self.journal.write(
+                "guardrail",
+                f"safe mode: {state.describe()}",
+                key=f"safe:{state.window_size}:{state.fail_rate:.3f}:{len(self.history())}",
+            )
+        return state
+
+    def recover(self) -> None:
+        """Runs left pending/running by a dead loop become failed/interrupted; their case is re-queued once.
+        Files in cases/pending/ that are not valid cases (hand-written, truncated, links) are moved aside."""
+        for name in self.records.quarantine_invalid_cases():
+            self.journal.write("reject", f"cases/pending/{name[:200]} is not a valid case: moved to cases/rejected/")
+        for view in self.history():
+            if view.state not in ("pending", "running"):
+                continue
+            record = view.record
+            _kill_orphan(record)
+            record.state = "failed"
+            record.ended = utc_now()
+            record.failure = Failure("interrupted", "the loop driving this run died before it finished").to_dict()
+            self.records.write_run(record)
+            self.records.add_failure(FailureEntry("interrupted", record.failure["reason"], record.id, record.case_id))
+            self.journal.write(
+                "recover",
+                f"run {record.id} was left {view.state} by a dead loop: interrupted",
+                key=f"recover:{record.id}",
+            )
+            self._requeue_once(record.case_id, record.attempt, "its loop died mid-run")
+
+    def make_batch(self, guard: GuardState, dry_run: bool = False) -> list[Case]:
+        return self.intake.make_batch(history_for_proposers(self.history()), guard, dry_run)
+
+    # ------------------------------------------------------------------ executing
+
+    def execute(self, cases: list[Case]) -> None:
+        jobs: list[Job] = [self._job(case) for case in cases]
+        self.progress.begin()
+        try:
+            self.executor.run(jobs, self._on_start, self._on_finish, self.stop)
+        finally:
+            self.progress.end()
+
+    def _job(self, case: Case) -> Job:
+        def prepare() -> TrialSpec | None:
+            if pause_reason(self.ws) is not None:
+                return None  # honoured before the next case starts; the case stays pending
+            prepared = self.preparer.prepare(case)
+            if isinstance(prepared, Rejection):
+                with self._write_lock:
+                    self.intake.reject(case.case_id, case.proposer, prepared.errors, case.overrides)
+                    self.records.remove_case(case.case_id)
+                return None
+            return prepared
+
+        return prepare
+
+    def _on_start(self, spec: TrialSpec, pid: int | None) -> None:
+        with self._write_lock:
+            record = self.records.read_run(spec.run_id)
+            record.state = "running"
+            record.started = utc_now()
+            record.pid = pid
+            self.records.write_run(record)
+            self.journal.write(
+                "run-start", f"run {spec.run_id} (case {record.case_id}, {record.proposer})", key=f"start:{spec.run_id}"
+            )
+            self.progress.started(spec)
+
+    def _on_finish(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
+        with self._write_lock:
+            settled = self.settler.settle(spec, outcome)
+            record = settled.record
+            if settled.requeue:
+                self._requeue_once(record.case_id, record.attempt, settled.requeue)
+            history = self.history()
+            for run_id in confirmations_due(history, settled.promotion):
+                self.intake.schedule_confirmation(run_id, history)
+            self.finished_runs.append(record.id)
+            self.progress.finished(record, settled.summary)
+
+    def refresh_report(self) -> None:
+        """Rewrite report.html; a broken report is journalled, never allowed to stop the loop."""
+        try:
+            write_report(self.ws, self.exp, self.loaded.baseline)
+        except Exception as exc:  # plotting can fail on odd data; the records are what matter
+            self.journal.write("report", f"report.html not refreshed: {exc!r}", key=f"report:{utc_now()}")
+
+    def _requeue_once(self, case_id: str, attempt: int, why: str) -> None:
+        """Give a pending case one more attempt; after a second mishap it is dropped (both journalled)."""
+        path = self.ws.pending / f"{case_id}.json"
+        if not path.exists():
+            return
+        if attempt < 1:
+            self.records.write_case(replace(Case.from_dict(read_json(path)), attempt=attempt + 1))
+            self.journal.write(
+                "requeue",
+                f"case {case_id} re-queued: {why} (attempt {attempt + 1})",
+                key=f"requeue:{case_id}:{attempt + 1}",
+            )
+        else:
+            self.records.remove_case(case_id)
+            self.journal.write("drop", f"case {case_id} dropped: {why}, a second time", key=f"drop:{case_id}")
+
+    # ------------------------------------------------------------------ signals
+
+    def _signals(self) -> _SignalScope:
+        return _SignalScope(self)
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self.stop.set()
+
+    def _stopped(self) -> LoopResult:
+        self.journal.write("stop", f"loop stopped: {self.stop_reason}", key=f"stop:{utc_now()}")
+        return LoopResult(
+            130,
+            f"stopped: {self.stop_reason}; running trials were terminated and recorded as killed",
+            self.finished_runs,
+        )
+
+
+class _SignalScope:
+    """SIGINT/SIGTERM set the loop's stop flag (only in the main thread; elsewhere signals stay as they are)."""
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _SignalScope:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.loop.request_stop(f"received {signal.Signals(signum).name}")
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _kill_orphan(record: RunRecord) -> None:
+    """A trainer can outlive a loop killed with -9 (it runs in its own session): end its process group."""
+    import socket
+
+    if record.pid is None or record.host != socket.gethostname():
+        return
+    try:  # the pid may have been reused since: only a process carrying this run's id is ours
+        if f"AUTOPILOT_RUN_ID={record.id}".encode() not in Path(f"/proc/{record.pid}/environ").read_bytes():
+            return
+    except OSError:
+        return
+    try:
+        os.killpg(record.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(record.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)

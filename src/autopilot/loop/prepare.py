@@ -1,0 +1,187 @@
+"""A case to a run folder and the trial to execute: override, effective config, diffs, run.json, limits.
+
+The effective config is baseline + override + what the loop owns: the evaluation (from the objective), the
+warm start (from the resume policy) and the metric names. It is written once, before the trainer starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
+from autopilot.analysis.guardrails import evaluate
+from autopilot.analysis.promotion import decide
+from autopilot.config import config_diff, deep_merge, to_dotted
+from autopilot.executors.base import TrialSpec
+from autopilot.experiment.loader import Loaded
+from autopilot.ids import new_run_id
+from autopilot.objective import eval_seed
+from autopilot.space import OBJECTIVE_OWNED
+from autopilot.trainers.command import trainer_argv, trainer_env
+from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from autopilot.workspace.checkpoints import resolve_resume
+from autopilot.workspace.records import Case, Records, RunRecord, RunView, read_config
+from autopilot.workspace.run_folder import RunFolder
+
+
+@dataclass
+class Rejection:
+    """A pending case that no longer validates (a hand edit): the loop records it in the ledger."""
+
+    case: Case
+    errors: list[str]
+
+
+@dataclass
+class Preparer:
+    loaded: Loaded
+    records: Records
+    timeout_minutes: float
+    stall_seconds: float
+    window_start: Callable[[], str | None]
+    budgeted: bool = False  # run under --trials / --budget-steps: early stopping's ``auto`` turns on
+
+    def prepare(self, case: Case) -> TrialSpec | Rejection:
+        """Create the run folder and the trial; a pending case that no longer validates is refused."""
+        result = self.loaded.validate(case.overrides)
+        if not result.ok:  # a hand-edited pending case
+            return Rejection(case, result.errors)
+        history = self.records.history()
+        folder = self._new_folder(case)
+        config, notes = self.effective_config(result.normalized, history)
+        parent = next((v for v in history if case.parent_ids and v.id == case.parent_ids[0]), None)
+        parent_config = read_config(self.records.run_dir(parent.id)) if parent else None
+        atomic_write_json(folder.override, result.normalized)
+        atomic_write_json(folder.config, config)
+        atomic_write_json(
+            folder.config_diff,
+            {
+                "baseline": _proposed(config_diff(self.loaded.baseline, config)),
+                "parent": _proposed(config_diff(parent_config, config)) if parent_config is not None else None,
+                "parent_id": parent.id if parent else None,
+            },
+        )
+        if notes:
+            atomic_write_text(folder.notes, "\n".join(notes) + "\n")
+        seed = to_dotted(config).get("train.seed")
+        self.records.write_run(
+            RunRecord(
+                id=folder.id,
+                case_id=case.case_id,
+                proposer=case.proposer,
+                tags=case.tags,
+                parent_ids=case.parent_ids,
+                seed=seed if isinstance(seed, int) else None,
+                mode=case.mode,
+                attempt=case.attempt,
+                reasoning=case.reasoning,
+            )
+        )
+        return TrialSpec(
+            # A confirmation is evidence the promotion rule asked for: stopping it would waste it unread.
+            should_stop=None if "confirm" in case.tags else self._pruner(folder, config, history),
+            run_id=folder.id,
+            argv=trainer_argv(self.loaded.experiment.trainer, folder.path),
+            run_dir=folder.path,
+            env=trainer_env(folder.path),
+            timeout_s=(case.timeout_minutes or self.timeout_minutes) * 60,
+            stall_s=self.stall_seconds,
+        )
+
+    def _new_folder(self, case: Case) -> RunFolder:
+        for salt in range(1000):
+            path = self.records.run_dir(new_run_id(case.case_id, case.attempt, salt))
+            try:
+                path.mkdir(parents=True, exist_ok=False)
+                return RunFolder(path)
+            except FileExistsError:
+                continue
+        raise RuntimeError(f"no free run id for case {case.case_id}")  # 1000 runs of one case in one second
+
+    def effective_config(self, override: dict[str, Any], history: list[RunView]) -> tuple[dict[str, Any], list[str]]:
+        exp = self.loaded.experiment
+        config = deep_merge(self.loaded.baseline, override)
+        notes: list[str] = []
+        policy = config.setdefault("autopilot", {})
+        if policy.get("resume_mode") == "continue":
+            champion = decide(history, exp.objective, self.records.ws.runs).champion
+            path, note = resolve_resume(self.records.ws, history, str(policy.get("resume_from", "latest")), champion)
+            notes.append(note)
+            if path is not None:
+                config.setdefault("train", {})["load_model_path"] = str(path)
+                policy["inherited"] = inherited_cost(path)
+        evaluation = exp.objective.evaluation
+        train_seed = to_dotted(config).get("train.seed")
+        policy["evaluation"] = {
+            "episodes": evaluation.episodes,
+            "seed": eval_seed(train_seed if isinstance(train_seed, int) else 0, evaluation),
+            # The exam is the baseline's env with the objective's settings, whatever the run trained on.
+            "env": {**self.loaded.baseline.get("env", {}), **evaluation.env},
+            # The driver keeps its best checkpoint by this metric, smoothed over its learning curve.
+            "metric": exp.objective.metric,
+            "maximize": exp.objective.maximize,
+        }
+        if exp.trainer.metrics:
+            policy["metrics"] = dict(exp.trainer.metrics)
+        return config, notes
+
+    def _pruner(
+        self, folder: RunFolder, config: dict[str, Any], history: list[RunView]
+    ) -> Callable[[], str | None] | None:
+        """The early-stopping check for one trial (None when off, in safe mode, or without a step budget)."""
+        exp = self.loaded.experiment
+        opts = exp.early_stopping
+        total = to_dotted(config).get("train.total_timesteps")
+        if not opts.active(self.budgeted, exp.trainer.kind) or not isinstance(total, int):
+            return None
+        if evaluate(history, exp.guardrails, self.window_start()).safe_mode:
+            return None
+        pruner = SuccessiveHalvingPruner(
+            exp.objective.metric,
+            tuple(opts.rungs),
+            opts.keep_fraction,
+            opts.min_trials,
+            opts.min_delta,
+            opts.smoothing,
+            exp.objective.maximize,
+        )
+        peers = []
+        for view in history:
+            peer = RunFolder(self.records.run_dir(view.id))
+            if (
+                view.state in ("complete", "pruned")
+                and to_dotted(read_config(peer.path) or {}).get("train.total_timesteps") == total
+            ):
+                peers.append(read_jsonl(peer.metrics))
+        lock = threading.Lock()
+
+        def check() -> str | None:
+            with lock:
+                return pruner.prune(read_jsonl(folder.metrics), total, peers)
+
+        return check
+
+
+def _proposed(diff: dict[str, Any]) -> dict[str, Any]:
+    """A config diff without the loop-owned keys (they are the same for every run of the experiment)."""
+    return {k: v for k, v in diff.items() if not k.startswith(OBJECTIVE_OWNED)}
+
+
+def inherited_cost(checkpoint: Path) -> dict[str, Any]:
+    """Steps and seconds already spent on the checkpoint a run continues from (its source run's summary)."""
+    source = checkpoint.parent.parent  # runs/<id>/checkpoints/model.pt -> runs/<id>
+    try:
+        summary = read_json(RunFolder(source).trainer_summary)
+    except (OSError, ValueError):
+        return {"run_id": source.name, "steps": None, "wall_s": None}
+    inherited = ((read_config(source) or {}).get("autopilot") or {}).get("inherited") or {}
+    steps, wall = summary.get("steps"), summary.get("wall_s")
+    return {
+        "run_id": source.name,
+        "steps": (steps or 0) + (inherited.get("steps") or 0) if isinstance(steps, int) else None,
+        "wall_s": (wall or 0.0) + (inherited.get("wall_s") or 0.0) if isinstance(wall, int | float) else None,
+    }

@@ -1,0 +1,155 @@
+"""Progress of running trials: a live table in a terminal (rich), plain timestamped lines otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from autopilot.executors.base import TrialSpec
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import RunRecord
+from autopilot.workspace.run_folder import RunFolder
+
+PLAIN_EVERY_S = 30.0
+
+
+@dataclass
+class TrialView:
+    spec: TrialSpec
+    started: float = field(default_factory=time.monotonic)
+
+
+def last_metrics_line(path: Path, max_bytes: int = 65_536) -> dict[str, Any] | None:
+    """The newest complete line of a metrics.jsonl (read from its tail), or None."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError):  # a torn or hostile line: skipped
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+class Progress:
+    """Callbacks from the loop; a background thread refreshes the view of running trials."""
+
+    def __init__(self, ws: Workspace, metric: str, console: Console | None = None, live: bool | None = None) -> None:
+        self.ws = ws
+        self.metric = metric
+        self.console = console or Console(stderr=False)
+        self.live_mode = sys.stdout.isatty() if live is None else live
+        self.running: dict[str, TrialView] = {}
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # loop callbacks
+    def begin(self) -> None:
+        self._stop.clear()
+        if self.live_mode:
+            self._live = Live(self._table(), console=self.console, refresh_per_second=2, transient=True)
+            self._live.start()
+        self._thread = threading.Thread(target=self._refresh, daemon=True)
+        self._thread.start()
+
+    def end(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def started(self, spec: TrialSpec) -> None:
+        with self._lock:
+            self.running[spec.run_id] = TrialView(spec)
+        self.message(f"started run {spec.run_id}")
+
+    def finished(self, record: RunRecord, summary: dict[str, Any] | None) -> None:
+        with self._lock:
+            self.running.pop(record.id, None)
+        value = (summary or {}).get("metrics", {}).get(self.metric)
+        shown = f" {self.metric}={value:.4g}" if isinstance(value, float) else ""
+        failure = f" ({record.failure['class']}: {record.failure['reason']})" if record.failure else ""
+        self.message(f"run {record.id} {record.state}{shown}{failure} in {record.wall_s or 0:.1f}s")
+
+    def message(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        line = f"[{stamp}] {text}"
+        if self._live is not None:
+            self._live.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, flush=True)
+
+    # rendering
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        with self._lock:
+            views = list(self.running.values())
+        for view in views:
+            line = last_metrics_line(RunFolder(view.spec.run_dir).metrics) or {}
+            elapsed = time.monotonic() - view.started
+            step, total, sps = line.get("step"), line.get("total"), line.get("sps")
+            eta = (total - step) / sps if isinstance(total, int) and step and sps else None
+            remaining = min(eta, view.spec.timeout_s - elapsed) if eta is not None else view.spec.timeout_s - elapsed
+            out.append(
+                {
+                    "run_id": view.spec.run_id,
+                    "step": step,
+                    "total": total,
+                    "sps": sps,
+                    "metric": (line.get("metrics") or {}).get(self.metric),
+                    "elapsed": elapsed,
+                    "remaining": max(remaining, 0.0),
+                }
+            )
+        return out
+
+    def _table(self) -> Table:
+        table = Table(title="running trials", expand=False)
+        for col in ("run", "steps", "SPS", self.metric, "elapsed", "remaining"):
+            table.add_column(col, justify="right" if col != "run" else "left")
+        for row in self.rows():
+            steps = f"{row['step'] or 0:,}" + (f" / {row['total']:,}" if row["total"] else "")
+            table.add_row(
+                row["run_id"],
+                steps,
+                f"{row['sps']:,.0f}" if row["sps"] else "-",
+                f"{row['metric']:.3f}" if isinstance(row["metric"], float) else "-",
+                f"{row['elapsed']:.0f}s",
+                f"{row['remaining']:.0f}s",
+            )
+        return table
+
+    def _refresh(self) -> None:
+        last_plain = time.monotonic()
+        while not self._stop.wait(0.5):
+            if self._live is not None:
+                self._live.update(self._table())
+            elif time.monotonic() - last_plain >= PLAIN_EVERY_S:
+                last_plain = time.monotonic()
+                for row in self.rows():
+                    metric = f"{row['metric']:.3f}" if isinstance(row["metric"], float) else "-"
+                    self.message(
+                        f"run {row['run_id']}: step {row['step'] or 0:,}/{row['total'] or '?'} "
+                        f"{self.metric}={metric} elapsed {row['elapsed']:.0f}s"
+                    )

@@ -1,0 +1,139 @@
+"""An ended trial to the records: its state and failure class, summary.json, the champion, checkpoints kept,
+the leaderboard, a confirmation when a lead is inconclusive, the journal line and the git commit.
+
+The pending case is removed only once the run's record is final, so a loop killed in between re-runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from autopilot.analysis.failures import last_log_line, summary_problem
+from autopilot.analysis.promotion import Promotion, decide
+from autopilot.analysis.summary import analyse
+from autopilot.config import to_dotted
+from autopilot.executors.base import TrialOutcome, TrialSpec
+from autopilot.experiment.loader import Loaded
+from autopilot.ids import utc_now
+from autopilot.report.leaderboard import write_leaderboard
+from autopilot.trainers.protocol import TRAINER_FAILURE_CLASSES
+from autopilot.workspace.atomic import atomic_write_json
+from autopilot.workspace.checkpoints import apply_save_strategy
+from autopilot.workspace.gitrecords import commit_run
+from autopilot.workspace.journal import Journal
+from autopilot.workspace.ledger import FAILURE_CLASSES, Failure, FailureEntry
+from autopilot.workspace.records import Records, RunRecord, read_config
+from autopilot.workspace.run_folder import RunFolder
+
+# The executor's reason for stopping a trial -> (run state, failure class).
+STOPPED_BY = {
+    "not_found": ("failed", "trainer_not_found"),
+    "worker_lost": ("failed", "worker_lost"),
+    "timeout": ("timeout", "timeout"),
+    "stalled": ("timeout", "stalled"),
+    "stop": ("killed", "killed"),
+}
+
+
+def classify(outcome: TrialOutcome, folder: RunFolder) -> tuple[str, Failure | None]:
+    """``(state, failure)`` from the outcome, the trainer's last log line and its summary file."""
+    if outcome.stopped_by == "pruned":
+        return "pruned", None
+    if outcome.stopped_by in STOPPED_BY:
+        state, failure_class = STOPPED_BY[outcome.stopped_by]
+        return state, Failure(failure_class, outcome.detail)
+    if outcome.exit_code == 0:
+        problem = summary_problem(folder.trainer_summary)
+        if problem:
+            return "failed", Failure("missing_summary", f"exit 0 but {problem}")
+        return "complete", None
+    last = last_log_line(folder.train_log)
+    named, _, text = last.partition(": ")
+    if named in TRAINER_FAILURE_CLASSES and named in FAILURE_CLASSES and text:
+        return "failed", Failure(named, text)
+    if outcome.signal:
+        hint = " (possibly out of memory)" if outcome.signal == "SIGKILL" else ""
+        return "failed", Failure("crash", f"killed by {outcome.signal}{hint}; last output: {last[:300]}")
+    return "failed", Failure("crash", f"exit code {outcome.exit_code}; last output: {last[:300]}")
+
+
+@dataclass
+class Settled:
+    """What settling a trial decided, for the loop to act on (settle itself queues nothing)."""
+
+    record: RunRecord
+    summary: dict[str, Any] | None
+    promotion: Promotion
+    requeue: str | None = None  # why the run's case deserves another attempt (a lost worker), if it does
+
+
+@dataclass
+class Settler:
+    loaded: Loaded
+    records: Records
+    journal: Journal
+
+    def settle(self, spec: TrialSpec, outcome: TrialOutcome) -> Settled:
+        """Record the outcome; analyse a completed run; decide the champion."""
+        exp = self.loaded.experiment
+        ws = self.records.ws
+        folder = RunFolder(spec.run_dir)
+        record = self.records.read_run(spec.run_id)
+        state, failure = classify(outcome, folder)
+        summary = None
+        if state == "complete":
+            history = [v for v in self.records.history() if v.id != spec.run_id]
+            previous = next((v for v in reversed(history) if v.state == "complete"), None)
+            champion = decide(history, exp.objective, ws.runs).champion
+            try:
+                summary = analyse(
+                    spec.run_dir, exp.objective, exp.trainer.metrics, exp.analysis.behavior_rules, previous, champion
+                )
+                atomic_write_json(folder.summary, summary)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                reason = str(exc)[:300] or type(exc).__name__
+                state, failure = "failed", Failure("missing_summary", f"trainer summary unusable: {reason}")
+            if summary is not None and summary.get("missing_metric"):
+                state, failure = "failed", Failure("missing_metric", str(summary["missing_metric"]))
+        record.state = state
+        record.ended = utc_now()
+        record.exit_code = outcome.exit_code
+        record.signal = outcome.signal
+        record.wall_s = outcome.wall_s
+        record.failure = failure.to_dict() if failure else None
+        record.pruned_reason = outcome.detail if state == "pruned" else None
+        self.records.write_run(record)
+        if failure is not None:
+            self.records.add_failure(
+                FailureEntry(failure.failure_class, failure.reason, record.id, record.case_id, record.proposer)
+            )
+        requeue = None
+        case_path = ws.pending / f"{record.case_id}.json"
+        if state == "killed" and case_path.exists():
+            pass  # stopped by the user: the case stays pending and runs again next time
+        elif failure is not None and failure.failure_class == "worker_lost":
+            requeue = "its worker was lost"
+        else:
+            self.records.remove_case(record.case_id)
+        history = self.records.history()
+        promotion = decide(history, exp.objective, ws.runs)
+        best = promotion.champion
+        strategy = to_dotted(read_config(spec.run_dir) or {}).get("autopilot.save_strategy", "best")
+        apply_save_strategy(ws, history, str(strategy), best)
+        write_leaderboard(ws, history, exp.objective, promotion)
+        metric = exp.objective.metric
+        value = (summary or {}).get("metrics", {}).get(metric)
+        text = f"run {record.id} {state}"
+        text += f" {metric}={value:.4g}" if isinstance(value, float) else ""
+        text += f" ({failure.failure_class}: {failure.reason})" if failure else ""
+        if best is not None and best.id == record.id:
+            text += "; new best"
+        self.journal.write("run-end", text, key=f"end:{record.id}")
+        if exp.git.commit_per_run:
+            problem = commit_run(ws.root, record.id, f"autopilot: {text}")
+            if problem and problem != "nothing to commit":
+                self.journal.write(
+                    "git", f"records of run {record.id} not committed: {problem}", key=f"git:{record.id}"
+                )
+        return Settled(record, summary, promotion, requeue)

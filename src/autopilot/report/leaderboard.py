@@ -1,0 +1,27 @@
+"""``leaderboard.json``: derived from runs/ at any time (``analysis/ranking.py`` ranks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autopilot.analysis.promotion import Promotion
+from autopilot.analysis.ranking import leaderboard_rows
+from autopilot.objective import Objective
+from autopilot.workspace.atomic import atomic_write_json
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import RunView
+
+
+def write_leaderboard(
+    ws: Workspace, history: list[RunView], objective: Objective, promotion: Promotion | None = None
+) -> list[dict[str, Any]]:
+    rows = leaderboard_rows(history, objective, promotion)
+    atomic_write_json(
+        ws.leaderboard,
+        {
+            "objective": {"metric": objective.metric, "mode": objective.mode},
+            "best": promotion.champion.id if promotion and promotion.champion else None,
+            "runs": rows,
+        },
+    )
+    return rows

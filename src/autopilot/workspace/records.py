@@ -1,0 +1,259 @@
+"""Run records and pending cases: the single source of truth on disk (docs/architecture.md).
+
+Everything the loop knows can be rebuilt from these files, so a loop killed at any instant loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autopilot.config import parse_json_object
+from autopilot.ids import utc_now
+from autopilot.workspace.atomic import atomic_write_json, read_json
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.ledger import FailureEntry, add_failure, read_failures
+from autopilot.workspace.run_folder import RunFolder
+
+RUN_STATES = ("pending", "running", "complete", "failed", "timeout", "killed", "pruned")
+FINAL_STATES = frozenset({"complete", "failed", "timeout", "killed", "pruned"})
+
+
+@dataclass
+class Case:
+    """A validated proposal waiting in ``cases/pending/``."""
+
+    case_id: str
+    overrides: dict[str, Any]
+    parent_ids: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    proposer: str = ""
+    reasoning: str = ""
+    seed: int | None = None
+    mode: str = "quick"
+    attempt: int = 0
+    created: str = field(default_factory=utc_now)
+    timeout_minutes: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def parse(cls, data: Any, file_stem: str) -> Case:
+        """A case read from ``cases/pending/``, checked field by field; raises ValueError naming the field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        case_id = data.get("case_id")
+        if not isinstance(case_id, str) or not CASE_ID_RE.match(case_id) or case_id != file_stem:
+            raise ValueError(f"case_id: must be the file's name ({file_stem!r}) in letters, digits, '-', '_'")
+        checks: dict[str, tuple[type | tuple[type, ...], bool]] = {
+            "overrides": (dict, False),
+            "parent_ids": (list, False),
+            "tags": (list, False),
+            "proposer": (str, False),
+            "reasoning": (str, False),
+            "seed": (int, True),
+            "mode": (str, False),
+            "attempt": (int, False),
+            "created": (str, False),
+            "timeout_minutes": ((int, float), True),
+        }
+        for name, (kind, nullable) in checks.items():
+            if name not in data or (nullable and data[name] is None):
+                continue
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError(f"{name}: wrong type ({type(value).__name__})")
+        for name in ("parent_ids", "tags"):
+            if not all(isinstance(x, str) and len(x) < 200 for x in data.get(name, [])):
+                raise ValueError(f"{name}: must be a list of short strings")
+        minutes = data.get("timeout_minutes")
+        if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+            raise ValueError(f"timeout_minutes: must be a positive number, got {minutes!r}")
+        if not 0 <= data.get("attempt", 0) < 100:
+            raise ValueError(f"attempt: must be in [0, 100), got {data.get('attempt')!r}")
+        return cls.from_dict(data)
+
+
+CASE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass
+class RunRecord:
+    """``run.json``: what ran, when, where, and how it ended."""
+
+    id: str
+    case_id: str
+    state: str = "pending"
+    proposer: str = ""
+    tags: list[str] = field(default_factory=list)
+    parent_ids: list[str] = field(default_factory=list)
+    seed: int | None = None
+    mode: str = "quick"
+    created: str = field(default_factory=utc_now)
+    started: str | None = None
+    ended: str | None = None
+    pid: int | None = None
+    host: str = field(default_factory=socket.gethostname)
+    attempt: int = 0
+    exit_code: int | None = None
+    signal: str | None = None
+    wall_s: float | None = None
+    failure: dict[str, str] | None = None
+    pruned_reason: str | None = None
+    reasoning: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def failure_class(self) -> str | None:
+        return self.failure["class"] if self.failure else None
+
+
+@dataclass
+class RunView:
+    """One run as proposers, guardrails and reports see it."""
+
+    record: RunRecord
+    overrides: dict[str, Any]
+    summary: dict[str, Any] | None
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def state(self) -> str:
+        return self.record.state
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return (self.summary or {}).get("metrics", {})
+
+    @property
+    def score(self) -> float | None:
+        return (self.summary or {}).get("score")
+
+    @property
+    def feasible(self) -> bool:
+        return bool((self.summary or {}).get("feasible", False))
+
+
+class Records:
+    """Reads and writes the record files of one workspace."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    # runs
+    def run_dir(self, run_id: str) -> Path:
+        return self.ws.runs / run_id
+
+    def write_run(self, record: RunRecord) -> None:
+        atomic_write_json(RunFolder(self.run_dir(record.id)).run_json, record.to_dict())
+
+    def read_run(self, run_id: str) -> RunRecord:
+        return RunRecord.from_dict(read_json(RunFolder(self.run_dir(run_id)).run_json))
+
+    def run_ids(self) -> list[str]:
+        if not self.ws.runs.is_dir():
+            return []
+        return sorted(p.name for p in self.ws.runs.iterdir() if RunFolder(p).run_json.is_file())
+
+    def history(self) -> list[RunView]:
+        """Every run in time order, with its override and (when analysed) its summary."""
+        views = []
+        for run_id in self.run_ids():
+            folder = RunFolder(self.run_dir(run_id))
+            try:
+                record = RunRecord.from_dict(read_json(folder.run_json))
+            except (OSError, ValueError, TypeError):
+                continue  # a folder being created right now
+            overrides = _read_optional(folder.override) or {}
+            summary = _read_optional(folder.summary)
+            views.append(RunView(record, overrides, summary))
+        # Run ids sort by the second; creation times break ties within one second.
+        return sorted(views, key=lambda v: (v.record.created, v.id))
+
+    # pending cases
+    def write_case(self, case: Case) -> Path:
+        path = self.ws.pending / f"{case.case_id}.json"
+        atomic_write_json(path, asdict(case))
+        return path
+
+    def pending_cases(self) -> list[Case]:
+        if not self.ws.pending.is_dir():
+            return []
+        cases = [case for _path, case in self._pending_files() if isinstance(case, Case)]
+        return sorted(cases, key=lambda c: (c.created, c.case_id))
+
+    def _pending_files(self) -> list[tuple[Path, Case | str]]:
+        """Every file in cases/pending/ with its case, or the reason it is not one."""
+        out: list[tuple[Path, Case | str]] = []
+        for path in sorted(self.ws.pending.glob("*.json")):
+            if path.is_symlink() or not path.is_file():
+                out.append((path, "a symbolic link or not a regular file"))
+                continue
+            try:
+                data = parse_json_object(path.read_bytes(), path.name, allow_nan=False)
+                out.append((path, Case.parse(data, path.stem)))
+            except (OSError, ValueError, TypeError) as exc:
+                out.append((path, str(exc)[:300] or type(exc).__name__))
+        return out
+
+    def quarantine_invalid_cases(self) -> list[str]:
+        """Move pending files that are not valid cases to cases/rejected/, each with a failures.json entry."""
+        if not self.ws.pending.is_dir():
+            return []
+        moved = []
+        for path, case in self._pending_files():
+            if isinstance(case, Case):
+                continue
+            target = self.ws.root / "cases" / "rejected" / f"{utc_now().replace(':', '')}-{path.name[:80]}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(target)  # a link moves as a link: nothing is followed
+            self.add_failure(
+                FailureEntry(
+                    "invalid_config",
+                    f"cases/pending/{path.name[:200]}: {case}; moved to cases/rejected/",
+                    proposer="pending",
+                )
+            )
+            moved.append(path.name)
+        return moved
+
+    def remove_case(self, case_id: str) -> None:
+        (self.ws.pending / f"{case_id}.json").unlink(missing_ok=True)
+
+    # failures ledger
+    def failures(self) -> list[dict[str, Any]]:
+        return read_failures(self.ws.failures)
+
+    def add_failure(self, entry: FailureEntry) -> None:
+        add_failure(self.ws.failures, entry)
+
+
+def _read_optional(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def read_config(run_dir: Path) -> dict[str, Any] | None:
+    """A run's effective config.json, or None when it is missing or damaged."""
+    data = _read_optional(RunFolder(run_dir).config)
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,83 @@
+"""The layers of docs/architecture.md, checked on the source: imports go one way, the loop's stages do not
+import each other, and the package's top stays small."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "autopilot"
+
+VOCABULARY = {"autopilot.config", "autopilot.errors", "autopilot.ids", "autopilot.objective"}
+STAGES = ("autopilot.loop.intake", "autopilot.loop.prepare", "autopilot.loop.settle")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Project modules imported by ``path``, type-checking-only imports left out (they never run)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(n) for child in node.body for n in ast.walk(child))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autopilot"):
+            for alias in node.names:  # ``from autopilot.experiment import presets`` imports a module
+                candidate = f"{node.module}.{alias.name}"
+                out.add(candidate if candidate in MODULES else node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("autopilot"))
+    return out & MODULES
+
+
+MODULES = {module_name(p) for p in PACKAGE.rglob("*.py")}
+GRAPH = {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
+
+
+def reachable(start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(GRAPH[start])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(GRAPH.get(name, ()))
+    return seen
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    cycles = sorted(name for name in GRAPH if name in reachable(name) and not name.endswith("__init__"))
+    assert cycles == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_stage_of_the_loop_imports_another_part_of_the_loop(stage: str) -> None:
+    assert {m for m in GRAPH[stage] if m.startswith("autopilot.loop")} == set()
+
+
+def test_the_workspace_layer_imports_only_itself_and_the_vocabulary() -> None:
+    for name, imported in GRAPH.items():
+        if name.startswith("autopilot.workspace"):
+            outside = {m for m in imported if not m.startswith("autopilot.workspace") and m not in VOCABULARY}
+            assert outside == set(), name
+
+
+def test_lower_layers_never_import_the_loop_the_report_or_the_cli() -> None:
+    upper = ("autopilot.loop", "autopilot.report", "autopilot.cli")
+    for name, imported in GRAPH.items():
+        if name.startswith(("autopilot.analysis", "autopilot.proposers", "autopilot.executors", "autopilot.trainers")):
+            assert {m for m in imported if m.startswith(upper)} == set(), name
+
+
+def test_the_top_of_the_package_stays_small() -> None:
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 12, top
