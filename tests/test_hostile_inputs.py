@@ -65,9 +65,9 @@ def check_errors(errors: list[str]) -> None:
         assert ": " in line and len(line) < 4000  # "key: reason", bounded however large the input
 
 
-@settings(max_examples=10_000, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2_500, suppress_health_check=list(HealthCheck))
 @given(documents, st.integers(min_value=0, max_value=3))
-def test_ten_thousand_hostile_documents_through_the_manual_channel_and_validation(document: Any, mode: int) -> None:
+def test_thousands_of_hostile_documents_through_the_manual_channel_and_validation(document: Any, mode: int) -> None:
     raw = as_bytes(document, mode)
     data, problem = parse_manual(raw)
     if data is None:
@@ -185,7 +185,8 @@ def test_a_pending_case_with_hostile_overrides_is_refused_before_it_runs(tmp_pat
     (ws.pending / "hostile.json").write_text(json.dumps(case))
     loop = make_loop(ws, proposer="manual")
     [pending] = loop.records.pending_cases()
-    assert loop.preparer.prepare(pending) is None
+    loop.execute([pending])
+    assert loop.records.pending_cases() == []
     [failure] = Records(ws).failures()
     assert "train.learning_rate" in failure["reason"] and "belongs to the objective" in failure["reason"]
     assert not list(ws.runs.glob("*"))  # no run folder was made for it

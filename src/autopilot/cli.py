@@ -436,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that left (``| head``) is not an error of ours
     except CommandError as exc:
         print(exc, file=sys.stderr)
         return exc.code

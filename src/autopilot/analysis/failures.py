@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from autopilot.workspace.atomic import MAX_READ_BYTES, UnsafeFile, file_problem, read_json_regular
+from autopilot.workspace.run_folder import RunFolder
 
 
 def summary_problem(path: Path) -> str | None:
     """Why ``trainer_summary.json`` is not a valid summary, or None when it is."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json_regular(path)
     except FileNotFoundError:
         return "no trainer_summary.json was written"
+    except UnsafeFile as exc:
+        return str(exc)
     except (OSError, ValueError, RecursionError) as exc:
         return f"trainer_summary.json is not valid JSON ({str(exc)[:200] or 'nested too deeply'})"
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         return "trainer_summary.json has no 'metrics' object"
+    return None
+
+
+def output_problem(folder: RunFolder, max_bytes: int = MAX_READ_BYTES) -> tuple[str, str] | None:
+    """``(failure class, reason)`` when a file the trainer wrote is one the loop will not read: ``bad_output``
+    for a link or a file that is not regular, ``output_limit`` for one over the cap; None when all are fine."""
+    for path in (folder.trainer_summary, folder.metrics, folder.eval_episodes):
+        problem = file_problem(path, max_bytes)
+        if problem:
+            over_cap, reason = problem
+            return ("output_limit" if over_cap else "bad_output"), reason
     return None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from autopilot.analysis.behavior import analyse_behavior, parse_rules
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.objective import Objective
-from autopilot.workspace.atomic import read_jsonl
+from autopilot.workspace.atomic import read_json_regular, read_jsonl
 from autopilot.workspace.records import RunView
 from autopilot.workspace.run_folder import RunFolder
 
@@ -122,7 +122,7 @@ def analyse(
     """The summary of a completed run (``previous`` and ``best`` are runs in the same runs folder)."""
     runs = run_dir.parent
     folder = RunFolder(run_dir)
-    trainer = json.loads(folder.trainer_summary.read_text(encoding="utf-8"))
+    trainer = read_json_regular(folder.trainer_summary)
     if not isinstance(trainer, dict):
         raise ValueError("trainer_summary.json is not an object")
     metrics = map_metrics(trainer.get("metrics") or {}, metric_map)
@@ -173,9 +173,22 @@ def analyse(
         "wall_s": trainer.get("wall_s"),
         # What the policy cost in all: its own steps plus those of the checkpoint it continued from.
         "cost": {"steps": (steps or 0) + inherited_steps, "inherited_steps": inherited_steps},
-        "checkpoint": trainer.get("checkpoint"),
+        "checkpoint": checkpoint_inside(run_dir, trainer.get("checkpoint")),
         "selection": trainer.get("selection"),
     }
+
+
+def checkpoint_inside(run_dir: Path, reported: Any) -> str | None:
+    """The checkpoint a trainer reported, as a path relative to its run folder, or None when it is not a
+    regular file inside that folder (a trainer-reported path never makes the loop load or keep an outside
+    file)."""
+    if not isinstance(reported, str) or not reported:
+        return None
+    root = run_dir.resolve()
+    path = (run_dir / reported).resolve()  # an absolute ``reported`` replaces run_dir: then it is outside
+    if root not in path.parents or not path.is_file():
+        return None
+    return str(path.relative_to(root))
 
 
 def _inherited(folder: RunFolder) -> dict[str, Any]:

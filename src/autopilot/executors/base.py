@@ -22,14 +22,16 @@ class TrialSpec:
     timeout_s: float
     stall_s: float
     log_name: str = TRAIN_LOG  # stdout and stderr go to run_dir / log_name
+    max_log_bytes: int = 50 << 20  # the log keeps its first and last halves of this (the middle is dropped)
+    max_output_bytes: int = 256 << 20  # a metrics file growing past this stops the trial (output_limit)
     # Asked every few seconds while the trial runs (local executor): a reason to stop it early, or None.
     should_stop: Callable[[], str | None] | None = field(default=None, compare=False)
 
 
 @dataclass
 class TrialOutcome:
-    """How a trial ended. ``stopped_by``: None (it exited by itself), timeout, stalled, stop, not_found,
-    worker_lost."""
+    """How a trial ended. ``stopped_by``: None (it exited by itself), timeout, stalled, stop, pruned,
+    output_limit, not_found, worker_lost."""
 
     run_id: str
     exit_code: int | None = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import queue
+import select
 import signal
 import subprocess
 import threading
@@ -12,6 +14,7 @@ import time
 from pathlib import Path
 
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
+from autopilot.executors.processes import end_trial_processes
 from autopilot.workspace.run_folder import METRICS_FILE
 
 HEARTBEAT_FILE = METRICS_FILE
@@ -60,25 +63,33 @@ class LocalExecutor:
             raise errors[0]
 
     def run_one(self, spec: TrialSpec, on_start: OnStart, stop: threading.Event) -> TrialOutcome:
-        log_path = spec.run_dir / spec.log_name
         started = time.monotonic()
-        with log_path.open("ab") as log:
-            try:
-                proc = subprocess.Popen(
-                    spec.argv,
-                    cwd=spec.run_dir,
-                    env=spec.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,
-                )
-            except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-                on_start(spec, None)
-                return TrialOutcome(spec.run_id, stopped_by="not_found", detail=f"{spec.argv[0]}: {exc.strerror}")
+        log = CappedLog(spec.run_dir / spec.log_name, spec.max_log_bytes)
+        try:
+            proc = subprocess.Popen(
+                spec.argv,
+                cwd=spec.run_dir,
+                env=spec.env,
+                stdout=log.write_fd,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            log.close()
+            on_start(spec, None)
+            return TrialOutcome(spec.run_id, stopped_by="not_found", detail=f"{spec.argv[0]}: {exc.strerror}")
+        log.start()
+        try:
             on_start(spec, proc.pid)
-            stopped_by, prune_detail = self._watch(proc, spec, log_path, started, stop)
+            stopped_by, prune_detail = self._watch(proc, spec, log, started, stop)
+        finally:
+            # Whatever the trial left behind ends with it: its group, and any process carrying its run id.
+            if proc.poll() is None:  # an exception on our side: the trial must not outlive it
+                self.terminate(proc)
+            end_trial_processes(proc.pid, spec.run_id)
+            log.close()
         code = proc.returncode
         return TrialOutcome(
             spec.run_id,
@@ -90,12 +101,13 @@ class LocalExecutor:
         )
 
     def _watch(
-        self, proc: subprocess.Popen[bytes], spec: TrialSpec, log_path: Path, started: float, stop: threading.Event
+        self, proc: subprocess.Popen[bytes], spec: TrialSpec, log: CappedLog, started: float, stop: threading.Event
     ) -> tuple[str | None, str]:
         last_activity, last_sizes, last_prune_check = started, (-1, -1), started
         while proc.poll() is None:
             now = time.monotonic()
-            sizes = (_size(spec.run_dir / HEARTBEAT_FILE), _size(log_path))
+            metrics_size = _size(spec.run_dir / HEARTBEAT_FILE)
+            sizes = (metrics_size, log.received)
             if sizes != last_sizes:
                 last_sizes, last_activity = sizes, now
             reason, detail = None, ""
@@ -105,6 +117,8 @@ class LocalExecutor:
                 reason = "timeout"
             elif now - last_activity > spec.stall_s:
                 reason = "stalled"
+            elif metrics_size > spec.max_output_bytes:
+                reason = "output_limit"
             elif spec.should_stop is not None and now - last_prune_check >= PRUNE_CHECK_S:
                 last_prune_check = now
                 why = spec.should_stop()
@@ -129,6 +143,68 @@ class LocalExecutor:
         # Children that outlived the leader (the group id stays valid while any member lives).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+class CappedLog:
+    """A trial's stdout and stderr, through a pipe, into its log file: the first half of ``limit`` bytes as
+    they come, then only the latest half (kept in memory), written at the end behind a line that says how much
+    was dropped. ``received`` counts every byte, for the stall check."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.file = path.open("ab")
+        self.head_left = limit // 2
+        self.tail_limit = limit - limit // 2
+        self.tail: collections.deque[bytes] = collections.deque()
+        self.tail_bytes = self.dropped = self.received = 0
+        self.read_fd, self.write_fd = os.pipe()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+
+    def start(self) -> None:
+        os.close(self.write_fd)  # the trainer holds the write end now; EOF comes when all its processes close it
+        self.write_fd = -1
+        self._thread.start()
+
+    def _pump(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.read_fd], [], [], 0.2)
+            if not ready:
+                if self._closing.is_set():
+                    return
+                continue
+            chunk = os.read(self.read_fd, 1 << 16)
+            if not chunk:
+                return
+            self.received += len(chunk)
+            if self.head_left > 0:
+                head, chunk = chunk[: self.head_left], chunk[self.head_left :]
+                self.file.write(head)
+                self.file.flush()
+                self.head_left -= len(head)
+            if chunk:
+                self.tail.append(chunk)
+                self.tail_bytes += len(chunk)
+                while self.tail_bytes - len(self.tail[0]) >= self.tail_limit:
+                    self.dropped += len(self.tail[0])
+                    self.tail_bytes -= len(self.tail.popleft())
+
+    def close(self) -> None:
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+        if self._thread.is_alive() or self._thread.ident is not None:
+            self._thread.join(timeout=5.0)  # a process that escaped every cleanup may hold the pipe open
+            self._closing.set()
+            self._thread.join()
+        os.close(self.read_fd)
+        tail = b"".join(self.tail)
+        if len(tail) > self.tail_limit:
+            self.dropped += len(tail) - self.tail_limit
+            tail = tail[-self.tail_limit :]
+        if self.dropped:
+            note = f"\n[autopilot: {self.dropped} bytes of output dropped here (resources.max_log_mb)]\n"
+            self.file.write(note.encode())
+        self.file.write(tail)
+        self.file.close()
 
 
 def _die_with_parent() -> None:
@@ -156,4 +232,6 @@ def _limit_detail(stopped_by: str | None, spec: TrialSpec) -> str:
         return f"no new metrics or log output for {spec.stall_s:g} s"
     if stopped_by == "stop":
         return "stopped by the loop"
+    if stopped_by == "output_limit":
+        return f"its metrics file grew past the cap of {spec.max_output_bytes / 2**20:g} MiB (resources.max_output_mb)"
     return ""

@@ -25,6 +25,7 @@ import ray
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
 from autopilot.experiment.schema import Resources
+from autopilot.workspace.atomic import file_problem
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.run_folder import CHECKPOINTS, CONFIG_FILE, TRAINER_OUTPUTS
 
@@ -49,12 +50,26 @@ def _run_on_worker(spec: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, 
         env = {k: here(v) for k, v in spec["env"].items()}
         env.update({k: v for k, v in os.environ.items() if k.startswith("RAY_")})
         local = TrialSpec(
-            spec["run_id"], [here(a) for a in spec["argv"]], scratch, env, spec["timeout_s"], spec["stall_s"]
+            spec["run_id"],
+            [here(a) for a in spec["argv"]],
+            scratch,
+            env,
+            spec["timeout_s"],
+            spec["stall_s"],
+            max_log_bytes=spec["max_log_bytes"],
+            max_output_bytes=spec["max_output_bytes"],
         )
         outcome = LocalExecutor(1).run_one(local, lambda _s, _p: None, threading.Event())
-        files = {name: (scratch / name).read_bytes() for name in RETURNED if (scratch / name).is_file()}
-        for path in sorted((scratch / CHECKPOINTS).glob("*")) if (scratch / CHECKPOINTS).is_dir() else []:
-            if path.is_file() and path.stat().st_size <= MAX_CHECKPOINT_BYTES:
+        # Only regular files, never through a link (a trainer must not ship the worker's other files back).
+        files = {
+            name: (scratch / name).read_bytes()
+            for name in RETURNED
+            if file_problem(scratch / name, spec["max_output_bytes"] + spec["max_log_bytes"]) is None
+            and (scratch / name).exists()
+        }
+        checkpoints = scratch / CHECKPOINTS
+        for path in sorted(checkpoints.glob("*")) if checkpoints.is_dir() and not checkpoints.is_symlink() else []:
+            if file_problem(path, MAX_CHECKPOINT_BYTES) is None:
                 files[f"{CHECKPOINTS}/{path.name}"] = path.read_bytes()
         return {"outcome": vars(outcome), "files": files, "node": os.uname().nodename}
     finally:
@@ -157,6 +172,8 @@ def _payload(spec: TrialSpec) -> dict[str, Any]:
         "env": spec.env,
         "timeout_s": spec.timeout_s,
         "stall_s": spec.stall_s,
+        "max_log_bytes": spec.max_log_bytes,
+        "max_output_bytes": spec.max_output_bytes,
     }
 
 

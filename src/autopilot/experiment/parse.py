@@ -20,6 +20,7 @@ from autopilot.experiment.schema import EXECUTOR_KINDS, TRAINER_KINDS, Experimen
 from autopilot.proposers.registry import PROPOSER_NAMES
 from autopilot.space import SearchSpace, SpaceError
 from autopilot.workspace.ledger import FAILURE_CLASSES
+from autopilot.workspace.secrets import register_secret_env
 
 
 class ExperimentError(ErrorList):
@@ -66,6 +67,8 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "resources.stall_seconds": (0.001, None),
     "resources.num_cpus": (0.0, None),
     "resources.num_gpus": (0.0, None),
+    "resources.max_log_mb": (0.01, 100_000),
+    "resources.max_output_mb": (0.01, 100_000),
 }
 
 
@@ -107,6 +110,7 @@ def experiment_from_dict(raw: Any, path: Path | str = "autopilot.yaml") -> Exper
     errors += _cross_checks(exp)
     if errors:
         raise ExperimentError(path, errors)
+    register_secret_env([exp.proposer.llm.api_key_env])  # its value is redacted from every record
     return exp
 
 

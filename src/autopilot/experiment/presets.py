@@ -177,9 +177,9 @@ _DRONE_ENV: dict[str, Any] = {
 def baseline_config(trainer: str, env: str, mode: str) -> dict[str, Any]:
     """The full nested baseline for ``trainer`` (builtin | puffer | command) in ``mode`` (quick | full)."""
     if trainer == "command":
-        # A command trainer's config is its own; these two keys show the shape.
+        # A command trainer's config is its own; these keys fit the example my_optimiser.py that init writes.
         return {
-            "train": {"seed": 1, "budget": 100 if mode == "quick" else 1000},
+            "train": {"seed": 1, "budget": 100 if mode == "quick" else 1000, "x": 0.0, "y": 0.0},
             "autopilot": {"resume_mode": "fresh", "save_strategy": "best"},
         }
     train = copy.deepcopy(_PUFFER_TRAIN)
@@ -205,8 +205,11 @@ def baseline_config(trainer: str, env: str, mode: str) -> dict[str, Any]:
 
 
 def command_search_space() -> dict[str, dict[str, Any]]:
-    """An example space for a ``command`` trainer: its own keys, no PufferLib rules."""
+    """An example space for a ``command`` trainer (the example my_optimiser.py): its own keys, no PufferLib
+    rules."""
     return {
+        "train.x": {"type": "float", "low": -5.0, "high": 5.0},
+        "train.y": {"type": "float", "low": -5.0, "high": 5.0},
         "train.budget": {"type": "int", "low": 10, "high": 100_000, "scale": "log", "tune": False},
         "train.seed": {"type": "int", "low": 0, "high": 2_147_483_647, "tune": False},
         **RUN_POLICY_SPACE,

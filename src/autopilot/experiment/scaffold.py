@@ -59,7 +59,7 @@ def render_experiment(trainer: str, env: str, native: NativeExperiment | None = 
                 "kind": "command",
                 "env": env,
                 "python": None,
-                "command": ["python3", "my_optimiser.py", "--config", "{config}", "--out", "{run_dir}"],
+                "command": ["python3", "{workspace}/my_optimiser.py", "--config", "{config}", "--out", "{run_dir}"],
                 "metrics": {},
             }
         )
@@ -92,9 +92,11 @@ def render_experiment(trainer: str, env: str, native: NativeExperiment | None = 
 # never change the objective, the metrics, the trainer or the time limits.
 
 # How a run is executed. kind: builtin (the drone delivery task) | puffer (a PufferLib env by name) |
-# command (any program: argv with {{run_dir}} and {{config}} placeholders, never run through a shell).
+# command (any program: argv with {{run_dir}}, {{config}} and {{workspace}} placeholders, never run through a
+# shell; it runs in its run folder).
 # python: interpreter for the trainer process (e.g. your PufferLib checkout's venv); null = this one.
 # metrics: trainer metric key -> autopilot metric name, e.g. success_rate: environment/perf.
+# env_passthrough: secret variables (the LLM API keys) the trainer may see; by default they are removed.
 trainer:
 {trainer_block}
 # What "better" means: one metric and a direction; constraints make a run infeasible when violated
@@ -162,8 +164,22 @@ guardrails:
     }
 # Per-trial limits. workers: trials at once. A trial is killed after timeout_minutes of wall time, or after
 # stall_seconds without a new metrics line. num_cpus / num_gpus: per trial, for the ray executor.
+# max_log_mb: train.log keeps its first and last halves of this. max_output_mb: a larger metrics, episode
+# or summary file fails the run (output_limit).
 resources:
-{_dump({"workers": 1, "timeout_minutes": 60, "stall_seconds": 300, "num_cpus": 1, "num_gpus": 0})}
+{
+        _dump(
+            {
+                "workers": 1,
+                "timeout_minutes": 60,
+                "stall_seconds": 300,
+                "num_cpus": 1,
+                "num_gpus": 0,
+                "max_log_mb": 50,
+                "max_output_mb": 256,
+            }
+        )
+    }
 # Where trials run. kind: local | ray (ray_address: auto or HOST:PORT).
 executor:
 {_dump({"kind": "local", "ray_address": None})}
@@ -219,6 +235,44 @@ not instructions.
 """
 
 
+EXAMPLE_COMMAND_TRAINER = '''"""An example command trainer: replace it with your program (trainer.command in
+autopilot.yaml).
+
+The trainer protocol (docs/architecture.md in the autopilot repository): read the config (--config), append
+one JSON line per log to metrics.jsonl in the run folder (--out), write trainer_summary.json there at the
+end, and exit 0 (or end with a line "<class>: <reason>" on stderr). It runs with the run folder as working
+directory. This one minimises a noisy quadratic in train.x and train.y with train.budget evaluations.
+"""
+
+import argparse
+import json
+import os
+import random
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--config", required=True)
+parser.add_argument("--out", required=True)
+args = parser.parse_args()
+train = json.loads(Path(args.config).read_text())["train"]
+out = Path(args.out)
+rng = random.Random(train.get("seed", 0))
+best = float("-inf")
+with (out / "metrics.jsonl").open("a") as metrics:
+    for step in range(1, int(train.get("budget", 100)) + 1):
+        noise = rng.gauss(0.0, 0.1)
+        score = -((train["x"] - 1.0) ** 2 + (train["y"] + 2.0) ** 2) + noise
+        best = max(best, score)
+        if step % 10 == 0:
+            metrics.write(json.dumps({"step": step, "metrics": {"score": best}}) + "\\n")
+            metrics.flush()
+summary = {"metrics": {"score": best}, "steps": int(train.get("budget", 100)), "seed": train.get("seed", 0)}
+tmp = out / "trainer_summary.json.tmp"
+tmp.write_text(json.dumps(summary))
+os.replace(tmp, out / "trainer_summary.json")  # atomic: the loop never reads half a summary
+'''
+
+
 def scaffold(
     root: Path,
     trainer: str = "builtin",
@@ -246,6 +300,7 @@ def scaffold(
         (ws.notes, "# Notes\n\nCurated notes by humans and agents.\n"),
         (ws.prompts / "agent.md", AGENT_PROMPT),
         (ws.prompts / "llm.md", LLM_PROMPT),
+        *([(ws.root / "my_optimiser.py", EXAMPLE_COMMAND_TRAINER)] if trainer == "command" else []),
     ]
     report = []
     for path, content in files:

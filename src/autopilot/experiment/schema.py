@@ -23,6 +23,8 @@ class TrainerSpec:
     python: str | None = None
     command: list[str] | None = None
     metrics: dict[str, str] = field(default_factory=dict)
+    # Secret variables (the LLM proposers' API keys) are removed from the trainer's environment unless named here.
+    env_passthrough: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -111,6 +113,8 @@ class Resources:
     stall_seconds: float = 300.0
     num_cpus: float = 1.0
     num_gpus: float = 0.0
+    max_log_mb: float = 50.0  # train.log keeps its first and last halves of this; the middle is dropped
+    max_output_mb: float = 256.0  # a larger metrics, episode or summary file fails the run (output_limit)
 
 
 @dataclass

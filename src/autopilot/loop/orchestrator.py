@@ -7,18 +7,21 @@ killed at any instant is replaced by a new one that rebuilds everything from the
 
 from __future__ import annotations
 
-import os
+import contextlib
+import errno
 import signal
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
 from autopilot.analysis.promotion import confirmations_due
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
+from autopilot.executors.processes import end_trial_processes
 from autopilot.experiment.loader import Loaded
 from autopilot.ids import utc_now
 from autopilot.loop.intake import Intake
@@ -36,6 +39,7 @@ from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import Failure, FailureEntry
 from autopilot.workspace.lock import WorkspaceLock
 from autopilot.workspace.records import Case, Records, RunRecord, RunView
+from autopilot.workspace.run_folder import RunFolder
 
 
 @dataclass
@@ -117,6 +121,30 @@ class Loop:
 
     def run(self) -> LoopResult:
         """``autopilot run``: iterate until the iteration count or the budget, a pause, a halt or a signal."""
+        return self._guarded(self._run)
+
+    def step(self) -> LoopResult:
+        """``autopilot step``: run what is pending, then propose the next batch into cases/pending/, exit."""
+        return self._guarded(self._step)
+
+    def _guarded(self, body: Callable[[], LoopResult]) -> LoopResult:
+        """A full disk or a vanished workspace ends the loop with one line (exit 1), and PAUSE_AUTORUN where it
+        can still be written; the records stay as they were (every write is atomic), and the next loop settles
+        a run whose trainer had finished."""
+        try:
+            return body()
+        except OSError as exc:
+            if not self.ws.root.is_dir():
+                reason = f"the workspace {self.ws.root} is gone (renamed or deleted while the loop ran)"
+            elif exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                reason = f"cannot write to the workspace: {exc.strerror} ({exc.filename or self.ws.root})"
+            else:
+                raise
+            with contextlib.suppress(OSError):
+                atomic_write_text(self.ws.pause_file, f"loop stopped: {reason}\n")
+            return LoopResult(1, f"stopped: {reason}", self.finished_runs)
+
+    def _run(self) -> LoopResult:
         with WorkspaceLock(self.ws.lock_file), self._signals():
             self.recover()
             budget = None
@@ -171,8 +199,7 @@ class Loop:
                 if iteration >= (self.options.iterations or 1):
                     return LoopResult(0, f"done: {iteration} iteration(s)", self.finished_runs)
 
-    def step(self) -> LoopResult:
-        """``autopilot step``: run what is pending, then propose the next batch into cases/pending/, exit."""
+    def _step(self) -> LoopResult:
         with WorkspaceLock(self.ws.lock_file), self._signals():
             self.recover()
             pending = self.records.pending_cases()
@@ -240,13 +267,27 @@ class Loop:
     def recover(self) -> None:
         """Runs left pending/running by a dead loop become failed/interrupted; their case is re-queued once.
         Files in cases/pending/ that are not valid cases (hand-written, truncated, links) are moved aside."""
+        for run_id in self.settler.rebuild_damaged_summaries():
+            self.journal.write("recover", f"run {run_id}: damaged summary.json rebuilt from its own files")
         for name in self.records.quarantine_invalid_cases():
             self.journal.write("reject", f"cases/pending/{name[:200]} is not a valid case: moved to cases/rejected/")
         for view in self.history():
             if view.state not in ("pending", "running"):
                 continue
+            left = view.state
             record = view.record
-            _kill_orphan(record)
+            _end_orphans(record)
+            folder = RunFolder(self.records.run_dir(record.id))
+            if left == "running" and summary_problem(folder.trainer_summary) is None:
+                # Its trainer finished and wrote a valid summary before the loop died: settle it, do not re-run.
+                spec = TrialSpec(record.id, [], folder.path, {}, 0.0, 0.0)
+                self._on_finish(spec, TrialOutcome(record.id, exit_code=0, detail="settled by the next loop"))
+                self.journal.write(
+                    "recover",
+                    f"run {record.id} was left running by a dead loop, but its trainer had finished: settled",
+                    key=f"recover:{record.id}",
+                )
+                continue
             record.state = "failed"
             record.ended = utc_now()
             record.failure = Failure("interrupted", "the loop driving this run died before it finished").to_dict()
@@ -254,7 +295,7 @@ class Loop:
             self.records.add_failure(FailureEntry("interrupted", record.failure["reason"], record.id, record.case_id))
             self.journal.write(
                 "recover",
-                f"run {record.id} was left {view.state} by a dead loop: interrupted",
+                f"run {record.id} was left {left} by a dead loop: interrupted",
                 key=f"recover:{record.id}",
             )
             self._requeue_once(record.case_id, record.attempt, "its loop died mid-run")
@@ -372,25 +413,19 @@ class _SignalScope:
             signal.signal(sig, handler)
 
 
-def _kill_orphan(record: RunRecord) -> None:
-    """A trainer can outlive a loop killed with -9 (it runs in its own session): end its process group."""
+def _end_orphans(record: RunRecord) -> None:
+    """A trainer can outlive a loop killed with -9 (it runs in its own session), and so can anything it
+    started: end its process group and every process carrying the run's id."""
     import socket
 
-    if record.pid is None or record.host != socket.gethostname():
+    if record.host != socket.gethostname():
         return
+    group = None
     try:  # the pid may have been reused since: only a process carrying this run's id is ours
-        if f"AUTOPILOT_RUN_ID={record.id}".encode() not in Path(f"/proc/{record.pid}/environ").read_bytes():
-            return
+        if record.pid is not None and f"AUTOPILOT_RUN_ID={record.id}".encode() in Path(
+            f"/proc/{record.pid}/environ"
+        ).read_bytes().split(b"\0"):
+            group = record.pid
     except OSError:
-        return
-    try:
-        os.killpg(record.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(record.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
+        pass
+    end_trial_processes(group, record.id, wait_s=10.0)

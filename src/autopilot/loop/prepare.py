@@ -87,9 +87,11 @@ class Preparer:
             run_id=folder.id,
             argv=trainer_argv(self.loaded.experiment.trainer, folder.path),
             run_dir=folder.path,
-            env=trainer_env(folder.path),
+            env=trainer_env(self.loaded.experiment.trainer, folder.path),
             timeout_s=(case.timeout_minutes or self.timeout_minutes) * 60,
             stall_s=self.stall_seconds,
+            max_log_bytes=int(self.loaded.experiment.resources.max_log_mb * 2**20),
+            max_output_bytes=int(self.loaded.experiment.resources.max_output_mb * 2**20),
         )
 
     def _new_folder(self, case: Case) -> RunFolder:

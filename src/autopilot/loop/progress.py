@@ -18,6 +18,7 @@ from autopilot.executors.base import TrialSpec
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import RunRecord
 from autopilot.workspace.run_folder import RunFolder
+from autopilot.workspace.secrets import redact
 
 PLAIN_EVERY_S = 30.0
 
@@ -94,7 +95,7 @@ class Progress:
 
     def message(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        line = f"[{stamp}] {text}"
+        line = f"[{stamp}] {redact(text)}"
         if self._live is not None:
             self._live.console.print(line, markup=False, highlight=False)
         else:

@@ -56,7 +56,7 @@ def reevaluate(ws: Workspace, exp: Experiment, view: RunView, episodes: int, see
         run_id=view.id,
         argv=argv,
         run_dir=folder.evals,
-        env=trainer_env(folder.path),
+        env=trainer_env(exp.trainer, folder.path),
         timeout_s=exp.resources.timeout_minutes * 60,
         stall_s=exp.resources.stall_seconds,
         log_name=f"seed-{seed}.log",

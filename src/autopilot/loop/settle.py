@@ -7,9 +7,10 @@ The pending case is removed only once the run's record is final, so a loop kille
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from autopilot.analysis.failures import last_log_line, summary_problem
+from autopilot.analysis.failures import last_log_line, output_problem, summary_problem
 from autopilot.analysis.promotion import Promotion, decide
 from autopilot.analysis.summary import analyse
 from autopilot.config import to_dotted
@@ -23,7 +24,7 @@ from autopilot.workspace.checkpoints import apply_save_strategy
 from autopilot.workspace.gitrecords import commit_run
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import FAILURE_CLASSES, Failure, FailureEntry
-from autopilot.workspace.records import Records, RunRecord, read_config
+from autopilot.workspace.records import Records, RunRecord, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
 
 # The executor's reason for stopping a trial -> (run state, failure class).
@@ -33,16 +34,20 @@ STOPPED_BY = {
     "timeout": ("timeout", "timeout"),
     "stalled": ("timeout", "stalled"),
     "stop": ("killed", "killed"),
+    "output_limit": ("failed", "output_limit"),
 }
 
 
-def classify(outcome: TrialOutcome, folder: RunFolder) -> tuple[str, Failure | None]:
-    """``(state, failure)`` from the outcome, the trainer's last log line and its summary file."""
-    if outcome.stopped_by == "pruned":
-        return "pruned", None
+def classify(outcome: TrialOutcome, folder: RunFolder, max_output_bytes: int) -> tuple[str, Failure | None]:
+    """``(state, failure)`` from the outcome, the trainer's output files, its last log line and its summary."""
     if outcome.stopped_by in STOPPED_BY:
         state, failure_class = STOPPED_BY[outcome.stopped_by]
         return state, Failure(failure_class, outcome.detail)
+    unreadable = output_problem(folder, max_output_bytes)
+    if unreadable is not None:  # before anything reads them: a link out, an endless device, a huge file
+        return "failed", Failure(*unreadable)
+    if outcome.stopped_by == "pruned":
+        return "pruned", None
     if outcome.exit_code == 0:
         problem = summary_problem(folder.trainer_summary)
         if problem:
@@ -74,23 +79,41 @@ class Settler:
     records: Records
     journal: Journal
 
+    def summarise(self, run_dir: Path, others: list[RunView]) -> dict[str, Any]:
+        """Analyse a completed run against the runs before it and write its summary.json."""
+        exp = self.loaded.experiment
+        previous = next((v for v in reversed(others) if v.state == "complete"), None)
+        champion = decide(others, exp.objective, self.records.ws.runs).champion
+        summary = analyse(run_dir, exp.objective, exp.trainer.metrics, exp.analysis.behavior_rules, previous, champion)
+        atomic_write_json(RunFolder(run_dir).summary, summary)
+        return summary
+
+    def rebuild_damaged_summaries(self) -> list[str]:
+        """Complete runs whose summary.json cannot be read get it rebuilt from their own files; returns their
+        ids (a run whose files no longer give a summary is left as it is, and ``status`` keeps naming it)."""
+        history = self.records.history()
+        rebuilt = []
+        for i, view in enumerate(history):
+            if view.state != "complete" or view.summary is not None:
+                continue
+            try:
+                self.summarise(self.records.run_dir(view.id), history[:i])
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                continue
+            rebuilt.append(view.id)
+        return rebuilt
+
     def settle(self, spec: TrialSpec, outcome: TrialOutcome) -> Settled:
         """Record the outcome; analyse a completed run; decide the champion."""
         exp = self.loaded.experiment
         ws = self.records.ws
         folder = RunFolder(spec.run_dir)
         record = self.records.read_run(spec.run_id)
-        state, failure = classify(outcome, folder)
+        state, failure = classify(outcome, folder, int(exp.resources.max_output_mb * 2**20))
         summary = None
         if state == "complete":
-            history = [v for v in self.records.history() if v.id != spec.run_id]
-            previous = next((v for v in reversed(history) if v.state == "complete"), None)
-            champion = decide(history, exp.objective, ws.runs).champion
             try:
-                summary = analyse(
-                    spec.run_dir, exp.objective, exp.trainer.metrics, exp.analysis.behavior_rules, previous, champion
-                )
-                atomic_write_json(folder.summary, summary)
+                summary = self.summarise(spec.run_dir, [v for v in self.records.history() if v.id != spec.run_id])
             except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 reason = str(exc)[:300] or type(exc).__name__
                 state, failure = "failed", Failure("missing_summary", f"trainer summary unusable: {reason}")
@@ -120,7 +143,8 @@ class Settler:
         promotion = decide(history, exp.objective, ws.runs)
         best = promotion.champion
         strategy = to_dotted(read_config(spec.run_dir) or {}).get("autopilot.save_strategy", "best")
-        apply_save_strategy(ws, history, str(strategy), best)
+        for refusal in apply_save_strategy(ws, history, str(strategy), best).refused:
+            self.journal.write("checkpoints", refusal, key=f"refused:{refusal}")
         write_leaderboard(ws, history, exp.objective, promotion)
         metric = exp.objective.metric
         value = (summary or {}).get("metrics", {}).get(metric)

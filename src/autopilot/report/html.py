@@ -12,7 +12,6 @@ from autopilot.analysis.ranking import leaderboard_rows, ranked, why_empty
 from autopilot.experiment.schema import Experiment
 from autopilot.ids import utc_now
 from autopilot.loop.progress import last_metrics_line
-from autopilot.report import plots
 from autopilot.workspace.atomic import atomic_write_text, read_jsonl
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView
@@ -43,6 +42,8 @@ def _steps(ws: Workspace, view: RunView) -> int:
 
 
 def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
+    from autopilot.report import plots  # matplotlib: imported when a report is drawn, not at every command
+
     history = Records(ws).history()
     promotion = decide(history, exp.objective, ws.runs)
     metric = exp.objective.metric
@@ -82,12 +83,18 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
     counts: dict[str, int] = {}
     for v in history:
         counts[v.state] = counts.get(v.state, 0) + 1
+    damaged_lines = Records(ws).damaged()
+    damaged = (
+        '<p id="damaged"><b>damaged records</b>: ' + "; ".join(_e(line) for line in damaged_lines) + "</p>"
+        if damaged_lines
+        else ""
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>autopilot report</title>
 <style>{STYLE}</style></head><body>
 <h1>autopilot report</h1>
 <p class="muted">workspace {_e(ws.root)} &middot; generated {_e(utc_now()[:19])}Z &middot; objective: {_e(metric)}
 ({_e(exp.objective.mode)}) &middot; runs: {_e(", ".join(f"{k} {n}" for k, n in sorted(counts.items())))}</p>
-{best}
+{best}{damaged}
 <h2>Plots</h2>{images}
 <h2>Leaderboard</h2>
 <table id="leaderboard"><tr><th>#</th><th>run</th><th>{_e(metric)}</th><th>95% CI</th><th>feasible</th><th>proposer</th>

@@ -98,6 +98,7 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
         "budget": _budget(ws, history),
         "why_no_best": None if best is not None else why_empty(history),
         "running_trials": trials,
+        "damaged_records": records.damaged(),
     }
 
 
@@ -123,6 +124,8 @@ def render_status(status: dict[str, Any]) -> str:
         f"failures {g['failures_by_class'] or 'none'}"
     )
     lines.append(f"pending cases: {len(status['pending_cases'])}")
+    if status["damaged_records"]:
+        lines.append(f"damaged records: {'; '.join(status['damaged_records'])}")
     if status.get("budget"):
         lines.append(f"budget: {status['budget']['text']} used (since {status['budget']['since'][:19]}Z)")
     for trial in status["running_trials"]:

@@ -10,6 +10,7 @@ Checkpoints that the strategy does not keep are deleted from disk.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autopilot.ids import is_run_id
@@ -19,11 +20,14 @@ from autopilot.workspace.run_folder import RunFolder
 
 
 def final_checkpoint(ws: Workspace, view: RunView) -> Path | None:
+    """The run's checkpoint, only when it is a file inside the run's own folder (links followed): a path a
+    trainer reported never makes the loop load or keep a file elsewhere."""
     rel = (view.summary or {}).get("checkpoint")
-    if not rel:
+    if not isinstance(rel, str) or not rel:
         return None
-    path = ws.runs / view.id / rel
-    return path if path.is_file() else None
+    run_dir = (ws.runs / view.id).resolve()
+    path = (run_dir / rel).resolve()
+    return path if run_dir in path.parents and path.is_file() else None
 
 
 def resolve_resume(ws: Workspace, history: list[RunView], ref: str, best: RunView | None) -> tuple[Path | None, str]:
@@ -47,29 +51,46 @@ def resolve_resume(ws: Workspace, history: list[RunView], ref: str, best: RunVie
     return (path, f"checkpoint {ref}") if path.is_file() else (None, f"no checkpoint at {ref}: starting fresh")
 
 
-def apply_save_strategy(ws: Workspace, history: list[RunView], strategy: str, best: RunView | None) -> list[Path]:
-    """Delete the checkpoints ``strategy`` does not keep; returns what was deleted."""
+@dataclass
+class Pruned:
+    deleted: list[Path] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # why a run's checkpoints were left alone
+
+
+def apply_save_strategy(ws: Workspace, history: list[RunView], strategy: str, best: RunView | None) -> Pruned:
+    """Delete the checkpoints ``strategy`` does not keep. Nothing is deleted through a symbolic link or
+    outside the run's own folder: such a run is left alone and named in ``refused``."""
+    out = Pruned()
     if strategy == "all":
-        return []
+        return out
     complete = [v for v in history if v.state == "complete"]
     keep: set[Path] = set()
     if complete and (latest := final_checkpoint(ws, complete[-1])):
-        keep.add(latest.resolve())
+        keep.add(latest)
     if strategy == "best" and best is not None and (best_path := final_checkpoint(ws, best)):
-        keep.add(best_path.resolve())
-    deleted = []
+        keep.add(best_path)
     for view in history:
         if view.state in ("running", "pending"):
             continue  # a live run's checkpoints are its own business until it ends
-        folder = RunFolder(ws.runs / view.id).checkpoints
-        if not folder.is_dir():
+        run_dir = ws.runs / view.id
+        folder = RunFolder(run_dir).checkpoints
+        if not folder.exists() and not folder.is_symlink():
+            continue
+        if folder.is_symlink() or not folder.is_dir() or folder.resolve().parent != run_dir.resolve():
+            out.refused.append(f"run {view.id}: checkpoints/ is a link or not a folder of the run; nothing deleted")
             continue
         for path in sorted(folder.glob("*.pt")):
+            if path.is_symlink() or not path.is_file():
+                continue  # never follow a link to delete its target; the link itself is left as it is
             if path.resolve() not in keep and path.name != "trainer_state.pt":
                 path.unlink()
-                deleted.append(path)
+                out.deleted.append(path)
         state = folder / "trainer_state.pt"
-        if state.exists() and not any(p.resolve() in keep for p in folder.glob("model_*.pt")):
+        if (
+            state.is_file()
+            and not state.is_symlink()
+            and not any(p.resolve() in keep for p in folder.glob("model_*.pt"))
+        ):
             state.unlink()
-            deleted.append(state)
-    return deleted
+            out.deleted.append(state)
+    return out

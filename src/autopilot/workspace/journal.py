@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from autopilot.ids import utc_now
+from autopilot.workspace.secrets import redact
 
 KEY_RE = re.compile(r"\[([^\]]+)\]\s*$")
 
@@ -34,7 +35,7 @@ class Journal:
         key = key or f"{event}:{utc_now()}"
         if key in self._known():
             return False
-        one_line = " ".join(text.split())
+        one_line = " ".join(redact(text).split())
         line = f"- {utc_now()[:19]}Z {event}: {one_line} [{key}]\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One O_APPEND write per line: concurrent appends cannot interleave within a line.

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autopilot.ids import utc_now
 from autopilot.workspace.atomic import atomic_write_json
+from autopilot.workspace.secrets import redact_all
 
 FAILURE_CLASSES = (
     "timeout",
@@ -28,8 +30,11 @@ FAILURE_CLASSES = (
     "interrupted",
     "killed",
     "worker_lost",
+    "output_limit",  # a trainer output over its cap (resources.max_output_mb)
+    "bad_output",  # a trainer output that is a symbolic link or not a regular file
 )
 FAILURES_KEPT = 500
+DAMAGED_LEDGER_PREFIX = "failures.damaged-"
 
 
 @dataclass
@@ -60,6 +65,13 @@ class FailureEntry:
         return entry
 
 
+def _unreadable(path: Path) -> bool:
+    try:
+        return not isinstance(json.loads(path.read_text(encoding="utf-8")), list)
+    except (OSError, ValueError, RecursionError):
+        return True
+
+
 def read_failures(path: Path) -> list[dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -69,7 +81,11 @@ def read_failures(path: Path) -> list[dict[str, Any]]:
 
 
 def add_failure(path: Path, entry: FailureEntry) -> None:
-    ledger = [*read_failures(path), json_safe({"time": utc_now(), **entry.to_dict()})][-FAILURES_KEPT:]
+    """Append ``entry``; a ledger that cannot be read is moved aside (``failures.damaged-<time>.json``, kept
+    and named by ``status``), never overwritten."""
+    if path.exists() and _unreadable(path):
+        os.replace(path, path.with_name(f"{DAMAGED_LEDGER_PREFIX}{utc_now().replace(':', '')}.json"))
+    ledger = [*read_failures(path), json_safe(redact_all({"time": utc_now(), **entry.to_dict()}))][-FAILURES_KEPT:]
     atomic_write_json(path, ledger)
 
 

@@ -17,8 +17,9 @@ from autopilot.config import parse_json_object
 from autopilot.ids import utc_now
 from autopilot.workspace.atomic import atomic_write_json, read_json
 from autopilot.workspace.layout import Workspace
-from autopilot.workspace.ledger import FailureEntry, add_failure, read_failures
+from autopilot.workspace.ledger import DAMAGED_LEDGER_PREFIX, FailureEntry, add_failure, read_failures
 from autopilot.workspace.run_folder import RunFolder
+from autopilot.workspace.secrets import redact_all
 
 RUN_STATES = ("pending", "running", "complete", "failed", "timeout", "killed", "pruned")
 FINAL_STATES = frozenset({"complete", "failed", "timeout", "killed", "pruned"})
@@ -163,7 +164,7 @@ class Records:
         return self.ws.runs / run_id
 
     def write_run(self, record: RunRecord) -> None:
-        atomic_write_json(RunFolder(self.run_dir(record.id)).run_json, record.to_dict())
+        atomic_write_json(RunFolder(self.run_dir(record.id)).run_json, redact_all(record.to_dict()))
 
     def read_run(self, run_id: str) -> RunRecord:
         return RunRecord.from_dict(read_json(RunFolder(self.run_dir(run_id)).run_json))
@@ -174,19 +175,38 @@ class Records:
         return sorted(p.name for p in self.ws.runs.iterdir() if RunFolder(p).run_json.is_file())
 
     def history(self) -> list[RunView]:
-        """Every run in time order, with its override and (when analysed) its summary."""
+        """Every run in time order, with its override and (when analysed) its summary. A run whose run.json
+        cannot be read is left out here and named by :meth:`damaged`."""
         views = []
         for run_id in self.run_ids():
             folder = RunFolder(self.run_dir(run_id))
             try:
                 record = RunRecord.from_dict(read_json(folder.run_json))
-            except (OSError, ValueError, TypeError):
-                continue  # a folder being created right now
+            except (OSError, ValueError, TypeError, RecursionError):
+                continue  # damaged (run.json is written atomically, so never half-written by the loop)
             overrides = _read_optional(folder.override) or {}
             summary = _read_optional(folder.summary)
             views.append(RunView(record, overrides, summary))
         # Run ids sort by the second; creation times break ties within one second.
         return sorted(views, key=lambda v: (v.record.created, v.id))
+
+    def damaged(self) -> list[str]:
+        """One line per damaged record: a run.json that cannot be read (its run is kept out of the history, and
+        so out of the champion), a complete run whose summary.json cannot be read (the next loop rebuilds it)."""
+        lines = []
+        for run_id in self.run_ids():
+            folder = RunFolder(self.run_dir(run_id))
+            try:
+                record = RunRecord.from_dict(read_json(folder.run_json))
+            except (OSError, ValueError, TypeError, RecursionError) as exc:
+                reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                lines.append(f"run {run_id}: run.json cannot be read ({reason}); kept out of the champion")
+                continue
+            if record.state == "complete" and _read_optional(folder.summary) is None:
+                lines.append(f"run {run_id}: summary.json cannot be read; the next loop rebuilds it")
+        for aside in sorted(self.ws.root.glob(f"{DAMAGED_LEDGER_PREFIX}*.json")):
+            lines.append(f"{aside.name}: a failures.json that could not be read, moved aside (kept)")
+        return lines
 
     # pending cases
     def write_case(self, case: Case) -> Path:
