@@ -1,6 +1,6 @@
-"""A/A test of the promotion rule over whole loops: every run is the same config (per-episode success with
-probability p), confirmations are queued exactly when the loop would queue them, and a loop counts as a
-false promotion when it ends with any champion other than its first run.
+"""A/A test of the claim over whole loops: every run is the same config (per-episode success with probability
+p), re-runs are queued exactly when the loop would queue them, and a loop counts as a false claim when it ends
+claiming its champion beats the baseline.
 
     .venv/bin/python -m benchmarks.aa_promotion --loops 200 --runs 20 --episodes 512
 """
@@ -58,8 +58,8 @@ def one_loop(runs: Path, rng: np.random.Generator, n_runs: int, episodes: int, p
         for waiting in confirmations_due(history, decide(history, objective, runs)):
             i += 1
             history.append(make_run(runs, i, rng.random(episodes) < p, waiting))
-    champion = decide(history, objective, runs).champion
-    return champion is not None and champion.id != history[0].id
+    claim = decide(history, objective, runs).claim
+    return bool(claim and claim.better)
 
 
 def main() -> int:
@@ -87,7 +87,7 @@ def main() -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(
         f"A/A over {args.loops} loops of {args.runs} identical runs ({args.episodes} episodes, p={args.p}, "
-        f"confidence {args.confidence}): {false} loops crowned a new champion = {rate:.1%} "
+        f"confidence {args.confidence}): {false} loops claimed an improvement = {rate:.1%} "
         f"(95% CI {max(0.0, centre - half):.1%}..{centre + half:.1%}); {time.monotonic() - started:.0f} s"
     )
     return 0

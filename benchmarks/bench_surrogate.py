@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aa_promotion import make_run
 
 from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
-from autopilot.analysis.promotion import confirmations_due, decide
+from autopilot.analysis.promotion import confirmations_due, decide, final_reruns, reserve_trials
 from autopilot.config import to_dotted
 from autopilot.experiment import presets
 from autopilot.experiment.schema import ProposerSpec
@@ -43,6 +42,7 @@ from autopilot.proposers.base import Context
 from autopilot.proposers.registry import make_proposer
 from autopilot.space import Parameter, SearchSpace
 from autopilot.workspace.records import RunRecord, RunView
+from benchmarks.aa_promotion import make_run
 
 DATA = Path(__file__).resolve().parent / "data" / "drone_runs.jsonl"
 SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
@@ -158,7 +158,11 @@ def one_study(
     curve: list[tuple[int, float]] = []
     used_steps, latency = 0, []
     while used_steps < budget:
-        pending_confirms = confirmations_due(history, decide(history, objective, runs))
+        promotion = decide(history, objective, runs)
+        pending_confirms = confirmations_due(history, promotion)
+        trials_left = (budget - used_steps) // steps  # full trials the budget still buys
+        if not pending_confirms and trials_left <= reserve_trials(trials):
+            pending_confirms = final_reruns(promotion, max(1, trials_left))  # the loop's reserve
         if pending_confirms:  # the loop runs queued confirmations before anything new
             parent = next(v for v in history if v.id == pending_confirms[0])
             todo = [(dict(parent.overrides), parent.id)]
@@ -474,6 +478,9 @@ def main() -> int:
         help="NAME (a registered proposer), NAME+sha, NAME+optuna_sha, optuna_tpe_hyperband or ray_asha",
     )
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="study seeds FIRST..FIRST+SEEDS-1 (develop on 0-59, report on 100+)"
+    )
     parser.add_argument("--trials", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--episodes", type=int, default=256, help="evaluation episodes per simulated trial")
@@ -499,7 +506,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.proposers:
             started = time.monotonic()
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 runs = Path(tmp) / f"{name}-{seed}"
                 if name == "optuna_tpe_hyperband":
                     study = optuna_hyperband_study(seed, surrogate, args.trials, steps, args.episodes)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autopilot.analysis.behavior import DEFAULT_RULES, RuleError, analyse_behavior, learning_signals, parse_rules
-from autopilot.analysis.promotion import confirmations_due, decide
+from autopilot.analysis.promotion import configs, confirmations_due, decide, final_reruns, reserve_trials
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.analysis.summary import map_metrics
 from autopilot.objective import Objective
@@ -80,34 +80,36 @@ def make_run(
     return RunView(record, {}, {"metrics": {"success_rate": k / n}, "score": k / n, "feasible": feasible})
 
 
-def test_a_clear_improvement_is_promoted_with_its_evidence(tmp_path: Path) -> None:
-    history = [make_run(tmp_path, 1, 0.40), make_run(tmp_path, 2, 0.60)]
+def test_the_best_estimate_is_picked_with_its_evidence(tmp_path: Path) -> None:
+    history = [make_run(tmp_path, 1, 0.40), make_run(tmp_path, 2, 0.44)]
     result = decide(history, Objective(), tmp_path)
-    assert result.champion is history[1]
-    assert "clears zero" in result.evidence[history[1].id]
+    assert result.champion is history[1]  # no significance needed: the better estimate is the better bet
+    assert "best estimate" in result.evidence[history[1].id]
     assert result.timeline == [(history[0].id, history[0].id), (history[1].id, history[1].id)]
 
 
-def test_a_noisy_lead_waits_and_pooled_confirmations_decide(tmp_path: Path) -> None:
-    base, lucky = make_run(tmp_path, 1, 0.50), make_run(tmp_path, 2, 0.56)
-    result = decide([base, lucky], Objective(), tmp_path)
-    assert result.champion is base and result.awaiting_confirmation == [lucky.id]
-    # A confirmation that agrees: pooled over 1024 episodes the lead clears the 99% interval.
-    agrees = make_run(tmp_path, 3, 0.60, tags=["confirm"], parent=lucky.id, seed=99)
-    result = decide([base, lucky, agrees], Objective(), tmp_path)
-    assert result.champion is lucky and "pooled over 2 run(s)" in result.evidence[lucky.id]
-    # One that does not: the pooled lead shrinks and the champion stays.
-    disagrees = make_run(tmp_path, 4, 0.48, tags=["confirm"], parent=lucky.id, seed=98)
-    result = decide([base, lucky, disagrees], Objective(), tmp_path)
-    assert result.champion is base and "does not clear" in result.evidence[lucky.id]
-    assert result.awaiting_confirmation == []
+def test_a_better_estimate_on_fewer_seeds_waits_for_a_rerun_then_pooled_evidence_decides(tmp_path: Path) -> None:
+    base = make_run(tmp_path, 1, 0.50)
+    base_again = make_run(tmp_path, 2, 0.50, tags=["confirm"], parent=base.id, seed=99)
+    lucky = make_run(tmp_path, 3, 0.56)
+    result = decide([base, base_again, lucky], Objective(), tmp_path)
+    assert result.champion is base and result.awaiting_confirmation == [lucky.id]  # 1 seed against 2
+    assert confirmations_due([base, base_again, lucky], result) == [lucky.id]
+    agrees = make_run(tmp_path, 4, 0.58, tags=["confirm"], parent=lucky.id, seed=98)
+    result = decide([base, base_again, lucky, agrees], Objective(), tmp_path)
+    assert result.champion is lucky and result.awaiting_confirmation == []
+    disagrees = make_run(tmp_path, 5, 0.40, tags=["confirm"], parent=lucky.id, seed=97)
+    assert decide([base, base_again, lucky, disagrees], Objective(), tmp_path).champion is base
 
 
-def test_a_confirmation_whose_own_score_beats_the_champion_is_not_enough(tmp_path: Path) -> None:
-    """The old rule (one confirmation with a better point estimate) was a coin flip under no difference."""
-    base, lucky = make_run(tmp_path, 1, 0.50), make_run(tmp_path, 2, 0.53)
-    agrees = make_run(tmp_path, 3, 0.52, tags=["confirm"], parent=lucky.id, seed=99)
-    assert decide([base, lucky, agrees], Objective(), tmp_path).champion is base
+def test_one_lucky_seed_is_shrunk_more_than_a_mean_over_three(tmp_path: Path) -> None:
+    steady = make_run(tmp_path, 1, 0.60)
+    reruns = [make_run(tmp_path, i, s, tags=["confirm"], parent=steady.id, seed=i) for i, s in ((2, 0.58), (3, 0.62))]
+    lucky = make_run(tmp_path, 4, 0.70)
+    others = [make_run(tmp_path, i, 0.2 + 0.05 * i) for i in range(5, 9)]
+    groups = {c.root.id: c for c in configs([steady, *reruns, lucky, *others], Objective())}
+    pull = {k: abs(c.estimate - c.mean) for k, c in groups.items()}
+    assert pull[lucky.id] > pull[steady.id] > 0
 
 
 def test_feasible_beats_infeasible_whatever_the_score(tmp_path: Path) -> None:
@@ -116,11 +118,21 @@ def test_feasible_beats_infeasible_whatever_the_score(tmp_path: Path) -> None:
     assert decide([fast_but_crashy, safe], Objective(), tmp_path).champion is safe
 
 
-def test_a_loop_of_identical_configs_rarely_crowns_a_new_champion(tmp_path: Path) -> None:
-    """A/A over whole loops: 10 runs of one config (each 256 episodes at p = 0.5) with the confirmations the
-    loop would queue. At most 5% of loops may end with a champion other than the first run."""
+def test_a_clear_improvement_is_claimed_and_a_small_one_is_not(tmp_path: Path) -> None:
+    base, better = make_run(tmp_path, 1, 0.40), make_run(tmp_path, 2, 0.60)
+    claim = decide([base, better], Objective(), tmp_path).claim
+    assert claim is not None and claim.better and claim.baseline_id == base.id
+    assert "better than the baseline" in claim.describe("success_rate")
+    other = tmp_path / "b"
+    result = decide([make_run(other, 1, 0.60), make_run(other, 2, 0.62)], Objective(), other)
+    assert result.champion is not None and result.claim is not None and result.claim.better is False
+
+
+def test_a_loop_of_identical_configs_rarely_claims_an_improvement(tmp_path: Path) -> None:
+    """A/A over whole loops: 10 configs of one success probability (256 episodes each) with the re-runs the
+    loop would queue. Any pick is as good as another; at most 5% of loops may claim to beat the baseline."""
     rng = np.random.default_rng(7)
-    loops, false_promotions = 40, 0
+    loops, false_claims = 40, 0
     for loop_index in range(loops):
         runs = tmp_path / f"loop{loop_index}"
         history: list[RunView] = []
@@ -129,8 +141,17 @@ def test_a_loop_of_identical_configs_rarely_crowns_a_new_champion(tmp_path: Path
             for waiting in confirmations_due(history, decide(history, Objective(), runs)):
                 confirm = float(rng.binomial(256, 0.5)) / 256
                 history.append(make_run(runs, i * 2 + 1, confirm, n=256, tags=["confirm"], parent=waiting))
-        false_promotions += decide(history, Objective(), runs).champion is not history[0]
-    assert false_promotions / loops <= 0.05
+        claim = decide(history, Objective(), runs).claim
+        false_claims += bool(claim and claim.better)
+    assert false_claims / loops <= 0.05
+
+
+def test_the_last_trials_of_a_budget_rerun_the_top_configs_fewest_seeds_first(tmp_path: Path) -> None:
+    history = [make_run(tmp_path, i, s) for i, s in ((1, 0.3), (2, 0.7), (3, 0.5), (4, 0.6))]
+    history.append(make_run(tmp_path, 5, 0.7, tags=["confirm"], parent=history[1].id, seed=9))
+    promotion = decide(history, Objective(), tmp_path)
+    assert final_reruns(promotion, slots=2) == [history[3].id, history[2].id]  # 0.6 and 0.5 have one seed
+    assert reserve_trials(32) == 3 and reserve_trials(8) == 1
 
 
 # ---------------------------------------------------------------- behaviour

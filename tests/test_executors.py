@@ -14,7 +14,7 @@ from helpers import FAKE
 
 from autopilot.executors.base import Executor, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
-from autopilot.experiment.schema import Resources
+from autopilot.experiment.schema import Resources, TrainerSpec
 from autopilot.trainers.command import trainer_env
 from autopilot.workspace.layout import Workspace
 
@@ -35,7 +35,14 @@ def trial(tmp_path: Path, name: str, behavior: str, timeout_s: float = 30.0, sta
     run_dir = tmp_path / name
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"train": {"behavior": behavior, "x": 0.7}}))
-    return TrialSpec(name, [sys.executable, str(FAKE), str(run_dir)], run_dir, trainer_env(run_dir), timeout_s, stall_s)
+    return TrialSpec(
+        name,
+        [sys.executable, str(FAKE), str(run_dir)],
+        run_dir,
+        trainer_env(TrainerSpec(kind="command"), run_dir),
+        timeout_s,
+        stall_s,
+    )
 
 
 def execute(executor: Executor, specs: list[TrialSpec], stop: threading.Event | None = None) -> dict[str, Any]:

@@ -23,9 +23,10 @@ from autopilot.experiment.schema import EXECUTOR_KINDS, TRAINER_KINDS
 from autopilot.loop.orchestrator import Loop, RunOptions
 from autopilot.loop.reevaluate import ReevaluationError, reevaluate
 from autopilot.proposers.llm import LLMUnavailable, verify_llm
+from autopilot.report.export import puffer_flags, puffer_ini, run_rows, to_optuna, write_csv
 from autopilot.report.html import write_report
 from autopilot.report.leaderboard import write_leaderboard
-from autopilot.report.status import render_leaderboard, render_status, workspace_status
+from autopilot.report.status import render_champion, render_leaderboard, render_status, workspace_status
 from autopilot.workspace.control import ControlError, clear_rollback, pause, resume, rollback
 from autopilot.workspace.layout import Workspace, resolve_workspace
 from autopilot.workspace.lock import WorkspaceLocked
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="budget: stop once the trials have used S environment steps (a stopped trial by its last step)",
     )
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        metavar="M",
+        help="budget: start no trial after M minutes of this run (trials running then finish), as Optuna's timeout",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("step", help="one barrier-respecting cycle for cron/CI: run pending, propose next, exit")
@@ -174,6 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_b")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "export",
+        help="the runs for other tools: an Optuna study, a CSV file, or a run as a PufferLib ini",
+        description="optuna STORAGE_URL: one trial per finished run (optuna-dashboard, optuna.visualization); "
+        "csv FILE: one row per run; puffer-ini RUN [FILE]: a run's config as an ini that `puffer train` reads "
+        "(and the same as `puffer train` flags).",
+    )
+    _add_workspace(p)
+    p.add_argument("format", choices=["optuna", "csv", "puffer-ini"])
+    p.add_argument("target", help="optuna: a storage URL (sqlite:///study.db); csv: a file; puffer-ini: a run id")
+    p.add_argument("file", nargs="?", help="puffer-ini: the file to write (default: print it)")
+    p.add_argument("--study-name", help="optuna: the study's name (default: the workspace folder's name)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("rollback", help="make a run the parent/baseline of the next proposals")
     _add_workspace(p)
@@ -266,7 +287,7 @@ def _iterations(args: argparse.Namespace) -> int | None:
     given: int | None = getattr(args, "iterations", None)
     if given is not None:
         return given
-    budgeted = getattr(args, "trials", None) is not None or getattr(args, "budget_steps", None) is not None
+    budgeted = any(getattr(args, name, None) is not None for name in ("trials", "budget_steps", "budget_minutes"))
     return None if budgeted else 1
 
 
@@ -277,12 +298,23 @@ def _loop(args: argparse.Namespace, scaffold_missing: bool = False) -> Loop:
             raise CommandError(f"autopilot: no workspace at {root} (run `autopilot init {root}`)")
         print(f"no workspace at {root}; creating one")
         print(describe(scaffold(root), root))
-    _positive(args, "batch_size", "workers", "timeout_minutes", "stall_seconds", "iterations", "trials", "budget_steps")
+    _positive(
+        args,
+        "batch_size",
+        "workers",
+        "timeout_minutes",
+        "stall_seconds",
+        "iterations",
+        "trials",
+        "budget_steps",
+        "budget_minutes",
+    )
     options = RunOptions(
         mode=args.mode,
         iterations=_iterations(args),
         trials=getattr(args, "trials", None),
         budget_steps=getattr(args, "budget_steps", None),
+        budget_minutes=getattr(args, "budget_minutes", None),
         nonstop=getattr(args, "nonstop", False),
         batch_size=args.batch_size,
         workers=getattr(args, "workers", None),
@@ -306,6 +338,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(result.message, file=sys.stderr if result.exit_code else sys.stdout)
     if loop.ws.leaderboard.exists():
         print(render_leaderboard(loop.ws, top=5))
+        print(render_champion(loop.ws))
     return result.exit_code
 
 
@@ -413,6 +446,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for name, r in results.items():
         d = r["difference"]
         print(f"  {name:<15} {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]  A {r['verdict']}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    exp = load_experiment(ws.experiment_file)
+    if args.format == "csv":
+        rows = run_rows(ws, exp)
+        print(f"{len(rows)} run(s) written to {write_csv(rows, Path(args.target))}")
+    elif args.format == "optuna":
+        try:
+            study = to_optuna(ws, exp, args.target, args.study_name)
+        except Exception as exc:  # optuna's storage errors (a bad URL, a study that exists) are many classes
+            raise CommandError(f"autopilot export optuna: {exc}", EXIT_REJECTED) from None
+        print(f"study {study.study_name!r} with {len(study.trials)} trial(s) in {args.target}")
+    else:
+        view = _run(ws, args.target)
+        try:
+            text = puffer_ini(ws, view)
+        except ValueError as exc:
+            raise CommandError(f"autopilot export puffer-ini: {exc}", EXIT_REJECTED) from None
+        if args.file:
+            Path(args.file).write_text(text, encoding="utf-8")
+            print(f"run {view.id} written to {args.file}")
+        else:
+            print(text)
+        print(f"puffer train flags: {puffer_flags(view)}")
     return EXIT_OK
 
 

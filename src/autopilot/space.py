@@ -170,7 +170,13 @@ class Parameter:
 
 
 # Keys the loop writes into every run's config from the objective; no proposal may set them.
-OBJECTIVE_OWNED = ("autopilot.evaluation", "autopilot.eval_episodes", "autopilot.metrics", "autopilot.inherited")
+OBJECTIVE_OWNED = (
+    "autopilot.evaluation",
+    "autopilot.eval_episodes",
+    "autopilot.metrics",
+    "autopilot.inherited",
+    "autopilot.tracking",
+)
 MAX_PATH_CHARS = 1024
 
 

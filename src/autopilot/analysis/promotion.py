@@ -1,17 +1,18 @@
-"""Who is the champion: a new one is crowned only when the evidence says so (docs/architecture.md).
+"""The pick and the claim (docs/promotion.md).
 
-Walking the completed runs in time order, a challenger replaces the champion when
-(1) it is feasible and the champion is not, or
-(2) its evidence, pooled over its own evaluation and its confirmation re-runs (cases tagged ``confirm``),
-    beats the champion's pooled evidence: the interval of the difference on the objective lies entirely on
-    the better side of zero. The k-th challenger of a loop is tested at level ``(1 - confidence) / k``
-    (two-sided), so the chance that a loop of identical configs ever crowns a new champion stays bounded
-    (about (1 - confidence) / 2 times the harmonic number of the challengers, times two looks each) however long
-    it runs; a late real improvement needs correspondingly clearer evidence, which its confirmation supplies.
-A challenger with a better point estimate that does not clear yet waits for a confirmation (the loop queues
-one); a confirmation adds episodes to the pool and the test is made again. Without per-episode evaluation
-(a ``command`` trainer that writes none) no interval exists and a challenger needs a confirmation whose score
-also beats the champion's.
+**The pick** (``Promotion.champion``) is the config the loop hands its user: the best estimate. A config is a
+run pooled with its re-runs on other training seeds (cases tagged ``confirm``); its estimate is the mean of
+their scores, shrunk toward the mean of all configs by empirical Bayes when configs have different numbers of
+seeds (one lucky seed is trusted less than a mean over three). Walking the configs in time order, a challenger
+replaces the incumbent when it is feasible and the incumbent is not, or when its estimate is better and it has
+at least as many seeds (SMAC's intensification rule); a better estimate on fewer seeds waits for a re-run
+(``awaiting_confirmation``). Picking by a significance test instead kept poor early champions: when configs
+differ, the better estimate is the better bet; when they do not, any pick has zero regret.
+
+**The claim** (``Promotion.claim``) is a test: is the champion better than the baseline (the first completed
+config)? The bootstrap interval of the difference of their pooled per-episode evidence, at level
+``1 - (1 - confidence) / k`` for the k-th config judged, must clear zero, so a loop of identical configs makes
+the claim in at most about ``1 - confidence`` of loops (A/A). Without per-episode evidence no claim is made.
 """
 
 from __future__ import annotations
@@ -29,97 +30,178 @@ from autopilot.workspace.records import RunView
 
 
 @dataclass
+class Config:
+    """A run and its re-runs on other seeds: the unit the pick judges."""
+
+    root: RunView
+    runs: list[RunView]
+    mean: float  # in the objective's direction (higher is better)
+    estimate: float = 0.0  # the mean shrunk toward the mean of all configs
+
+    @property
+    def seeds(self) -> int:
+        return len(self.runs)
+
+    @property
+    def feasible(self) -> bool:
+        return all(v.feasible for v in self.runs)
+
+
+@dataclass
+class Claim:
+    """The champion against the baseline, on pooled per-episode evidence."""
+
+    baseline_id: str
+    difference: float | None = None  # champion minus baseline, in the objective's units
+    low: float | None = None
+    high: float | None = None
+    level: float | None = None
+    better: bool | None = None  # None: no per-episode evidence, no claim
+
+    def describe(self, metric: str) -> str:
+        if self.better is None:
+            return f"no claim against the baseline {self.baseline_id} (no per-episode evaluation)"
+        if self.difference is None or self.low is None or self.high is None:
+            return f"the champion is the baseline {self.baseline_id}"
+        span = f"{self.difference:+.4g} [{self.low:+.4g}, {self.high:+.4g}] ({self.level:.2%} interval)"
+        if self.better:
+            return f"better than the baseline {self.baseline_id}: {metric} {span}"
+        return f"not shown to beat the baseline {self.baseline_id}: {metric} {span}"
+
+
+@dataclass
 class Promotion:
     champion: RunView | None
-    evidence: dict[str, str]  # run id -> why it was (or was not yet) crowned
-    awaiting_confirmation: list[str]  # better point estimates without enough evidence yet
-    # (contender run id, the champion once it was judged), in time order: the champion's history for plots.
+    evidence: dict[str, str]  # run id -> why it was (or was not yet) picked
+    awaiting_confirmation: list[str]  # better estimates on fewer seeds than the champion
+    # (config run id, the champion once it was judged), in time order: the champion's history for plots.
     timeline: list[tuple[str, str]] = field(default_factory=list)
+    # root run id -> (estimate, seeds); the estimate in the objective's direction (higher is better)
+    estimates: dict[str, tuple[float, int]] = field(default_factory=dict)
+    claim: Claim | None = None
 
 
-def _better(a: float | None, b: float | None) -> bool:
-    return a is not None and b is not None and a > b
+def configs(history: list[RunView], objective: Objective) -> list[Config]:
+    """Completed runs grouped into configs (a run and its confirmations), in time order, with estimates."""
+    complete = [v for v in history if v.state == "complete" and v.score is not None]
+    sign = 1.0 if objective.maximize else -1.0
+    roots = {v.id: Config(v, [v], 0.0) for v in complete if "confirm" not in v.record.tags}
+    for v in complete:
+        if "confirm" in v.record.tags and v.record.parent_ids and v.record.parent_ids[0] in roots:
+            roots[v.record.parent_ids[0]].runs.append(v)
+    out = list(roots.values())
+    for c in out:
+        c.mean = sign * float(np.mean([float(v.metrics[objective.metric]) for v in c.runs]))
+    _shrink(out)
+    return out
+
+
+def _shrink(groups: list[Config]) -> None:
+    """Empirical Bayes: estimate = precision-weighted mix of the config's mean (n seeds of noise s2) and the
+    mean of all configs (spread t2). Only configs with several seeds tell s2 apart from t2; without any, or
+    when all configs have the same number of seeds (the order would not change), estimates are the means."""
+    for c in groups:
+        c.estimate = c.mean
+    if len({c.seeds for c in groups}) < 2:
+        return
+    within = [
+        float(np.var([float(v.score or 0.0) for v in c.runs], ddof=1)) * (c.seeds - 1) for c in groups if c.seeds > 1
+    ]
+    dof = sum(c.seeds - 1 for c in groups if c.seeds > 1)
+    s2 = sum(within) / dof if dof else 0.0
+    means = np.array([c.mean for c in groups])
+    t2 = max(float(np.var(means, ddof=1)) - float(np.mean([s2 / c.seeds for c in groups])), 1e-12)
+    centre = float(means.mean())
+    if s2 <= 0.0:
+        return
+    for c in groups:
+        weight = (c.seeds / s2) / (c.seeds / s2 + 1.0 / t2)
+        c.estimate = weight * c.mean + (1.0 - weight) * centre
 
 
 def decide(history: list[RunView], objective: Objective, runs_dir: Path) -> Promotion:
-    complete = [v for v in history if v.state == "complete" and v.score is not None]
-    confirms: dict[str, list[RunView]] = {}
-    for v in complete:
-        if "confirm" in v.record.tags and v.record.parent_ids:
-            confirms.setdefault(v.record.parent_ids[0], []).append(v)
-    cache: dict[str, list[dict[str, Any]]] = {}
-
-    def pooled(run: RunView) -> tuple[Any, float | None]:
-        """(per-episode objective values over the run and its confirmations, pooled score)."""
-        group = [run, *confirms.get(run.id, [])]
-        arrays: list[np.ndarray] = []
-        for view in group:
-            if view.id not in cache:
-                cache[view.id] = read_episodes(runs_dir / view.id)
-            values = episode_values(cache[view.id], objective.metric)
-            if values is None or len(values) == 0:
-                arrays.clear()
-                break
-            arrays.append(values if objective.maximize else -values)
-        scores = [v.score for v in group if v.score is not None]
-        if arrays:
-            values = np.concatenate(arrays)
-            return values, float(values.mean())
-        return None, sum(scores) / len(scores) if scores else None
-
-    champion: RunView | None = None
+    groups = configs(history, objective)
+    champion: Config | None = None
     evidence: dict[str, str] = {}
-    waiting: list[str] = []
     timeline: list[tuple[str, str]] = []
-
-    def challenge(run: RunView, champion: RunView, k: int) -> bool:
-        """Does ``run`` take the title from ``champion``? Records why in ``evidence``."""
-        if run.feasible and not champion.feasible:
-            evidence[run.id] = f"feasible, replacing infeasible {champion.id}"
-            return True
-        if champion.feasible and not run.feasible:
-            return False
-        mine, my_score = pooled(run)
-        theirs, their_score = pooled(champion)
-        if not _better(my_score, their_score):
-            return False
-        n_confirm = len(confirms.get(run.id, []))
-        if mine is not None and theirs is not None:
-            level = 1.0 - (1.0 - objective.confidence) / k
-            diff = normal_difference(mine, theirs, level)
-            if diff.low > 0:
-                evidence[run.id] = (
-                    f"{objective.metric} better by {diff.mean:.4g} than {champion.id} (pooled over "
-                    f"{1 + n_confirm} run(s)); its {level:.4%} interval (challenger {k}) "
-                    f"[{diff.low:.4g}, {diff.high:.4g}] clears zero"
-                )
-                return True
-        elif n_confirm and all(_better(c.score, champion.score) for c in confirms[run.id]):
-            evidence[run.id] = f"no per-episode evaluation; its {n_confirm} confirmation(s) also beat {champion.id}"
-            return True
-        if n_confirm:
-            evidence[run.id] = f"not promoted: pooled with {n_confirm} confirmation(s) it does not clear {champion.id}"
-        else:
-            waiting.append(run.id)
-            evidence[run.id] = f"better point estimate than {champion.id} but inconclusive: awaiting confirmation"
-        return False
-
-    challengers = 0
-    for run in complete:
-        if "confirm" in run.record.tags:
-            continue  # a confirmation is evidence for its parent, not a contender of its own
+    shown = 1.0 if objective.maximize else -1.0
+    for c in groups:
         if champion is None:
-            champion, evidence[run.id] = run, "first completed run"
-        else:
-            challengers += 1
-            if challenge(run, champion, challengers):
-                champion = run
-        timeline.append((run.id, champion.id))
-    return Promotion(champion, evidence, [w for w in waiting if champion is None or w != champion.id], timeline)
+            champion, evidence[c.root.id] = c, "first completed config"
+        elif c.feasible and not champion.feasible:
+            evidence[c.root.id] = f"feasible, replacing infeasible {champion.root.id}"
+            champion = c
+        elif c.estimate > champion.estimate and c.seeds >= champion.seeds and (c.feasible or not champion.feasible):
+            evidence[c.root.id] = (
+                f"best estimate: {objective.metric} {shown * c.estimate:.4g} over {c.seeds} seed(s), against "
+                f"{shown * champion.estimate:.4g} over {champion.seeds} for {champion.root.id}"
+            )
+            champion = c
+        timeline.append((c.root.id, champion.root.id))
+    waiting = []
+    if champion is not None:
+        for c in groups:
+            if c is not champion and c.estimate > champion.estimate and c.seeds < champion.seeds and c.feasible:
+                waiting.append(c.root.id)
+                evidence[c.root.id] = (
+                    f"better estimate than {champion.root.id} on fewer seeds ({c.seeds} < {champion.seeds}): "
+                    "awaiting a re-run"
+                )
+    claim = _claim(groups, champion, objective, runs_dir) if champion is not None else None
+    return Promotion(
+        champion.root if champion else None,
+        evidence,
+        waiting,
+        timeline,
+        {c.root.id: (c.estimate, c.seeds) for c in groups},
+        claim,
+    )
+
+
+def _claim(groups: list[Config], champion: Config, objective: Objective, runs_dir: Path) -> Claim:
+    baseline = groups[0]
+    claim = Claim(baseline.root.id)
+    if champion is baseline:
+        return Claim(baseline.root.id, better=False)
+    mine, theirs = _pooled(champion, objective, runs_dir), _pooled(baseline, objective, runs_dir)
+    if mine is None or theirs is None:
+        return claim
+    level = 1.0 - (1.0 - objective.confidence) / max(1, len(groups) - 1)
+    diff = normal_difference(mine, theirs, level)
+    sign = 1.0 if objective.maximize else -1.0
+    low, high = (diff.low, diff.high) if objective.maximize else (-diff.high, -diff.low)
+    return Claim(baseline.root.id, sign * diff.mean, low, high, level, diff.low > 0)
+
+
+def _pooled(c: Config, objective: Objective, runs_dir: Path) -> Any:
+    arrays = []
+    for view in c.runs:
+        values = episode_values(read_episodes(runs_dir / view.id), objective.metric)
+        if values is None or len(values) == 0:
+            return None
+        arrays.append(values if objective.maximize else -values)
+    return np.concatenate(arrays)
 
 
 def confirmations_due(history: list[RunView], promotion: Promotion) -> list[str]:
-    """What runs next, before any new proposal: a confirmation re-run for each run whose lead awaits one and
-    has none yet (run ids, in time order). The loop, the tests and the benchmarks all ask this function."""
+    """What runs next, before any new proposal: a re-run for each config whose better estimate waits on
+    fewer seeds than the champion and has no re-run yet (run ids, in time order). The loop, the tests and the
+    benchmarks all ask this function."""
     confirmed = {v.record.parent_ids[0] for v in history if "confirm" in v.record.tags and v.record.parent_ids}
     return [run_id for run_id in promotion.awaiting_confirmation if run_id not in confirmed]
+
+
+def final_reruns(promotion: Promotion, slots: int, top: int = 3) -> list[str]:
+    """The configs to re-run on new training seeds with the last ``slots`` trials of a budgeted study: the
+    ``top`` best estimates, those with the fewest seeds first, one re-run each per call (run ids)."""
+    ranked = sorted(promotion.estimates.items(), key=lambda item: -item[1][0])[:top]
+    ranked.sort(key=lambda item: item[1][1])  # fewest seeds first; stable: the better estimate first among ties
+    return [run_id for run_id, _ in ranked[:slots]]
+
+
+RESERVE_FRACTION = 0.1  # of a study's trial budget, kept for re-running the top configs on new seeds
+
+
+def reserve_trials(trials: int, top: int = 3) -> int:
+    """How many of a ``trials`` budget's last trials re-run the top configs (about 10%, 1 to ``top``)."""
+    return min(top, max(1, round(RESERVE_FRACTION * trials)))

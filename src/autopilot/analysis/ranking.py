@@ -65,9 +65,19 @@ def leaderboard_rows(
                 "interval": summary.get("intervals", {}).get(objective.metric),
                 "best": view.id == champion,
                 "evidence": evidence.get(view.id),
+                "estimate": shown_estimate(promotion, view.id, objective),
+                "seeds": promotion.estimates[view.id][1] if promotion and view.id in promotion.estimates else None,
                 "proposer": view.record.proposer,
                 "tags": view.record.tags,
                 "overrides": view.overrides,
             }
         )
     return rows
+
+
+def shown_estimate(promotion: Promotion | None, run_id: str, objective: Objective) -> float | None:
+    """A config's estimate in the objective's own units (the promotion keeps it higher-is-better)."""
+    if promotion is None or run_id not in promotion.estimates:
+        return None
+    estimate = promotion.estimates[run_id][0]
+    return estimate if objective.maximize else -estimate

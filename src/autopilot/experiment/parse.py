@@ -17,7 +17,7 @@ import yaml
 from autopilot.analysis.behavior import NEXT_FOCI, RuleError, parse_rules
 from autopilot.errors import ErrorList
 from autopilot.experiment.schema import EXECUTOR_KINDS, TRAINER_KINDS, Experiment
-from autopilot.proposers.registry import PROPOSER_NAMES
+from autopilot.proposers.registry import proposer_problem
 from autopilot.space import SearchSpace, SpaceError
 from autopilot.workspace.ledger import FAILURE_CLASSES
 from autopilot.workspace.secrets import register_secret_env
@@ -33,7 +33,6 @@ class ExperimentError(ErrorList):
 CHOICES: dict[str, tuple[str, ...]] = {
     "trainer.kind": TRAINER_KINDS,
     "objective.mode": ("max", "min"),
-    "proposer.name": PROPOSER_NAMES,
     "proposer.llm.provider": ("openai", "anthropic"),
     "executor.kind": EXECUTOR_KINDS,
 }
@@ -116,6 +115,11 @@ def experiment_from_dict(raw: Any, path: Path | str = "autopilot.yaml") -> Exper
 
 def _cross_checks(exp: Experiment) -> list[str]:
     errors = []
+    problem = proposer_problem(exp.proposer.name)
+    if problem:
+        errors.append(problem)
+    if exp.tracking.neptune and not exp.tracking.neptune_project:
+        errors.append('tracking.neptune_project: required with tracking.neptune ("workspace/project")')
     if exp.trainer.kind == "command" and not exp.trainer.command:
         errors.append("trainer.command: required for kind 'command' (argv list with {run_dir} and {config})")
     if exp.guardrails.safe_mode_fail_rate > exp.guardrails.max_fail_rate:

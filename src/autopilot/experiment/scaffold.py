@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,13 @@ import yaml
 
 from autopilot.analysis.behavior import DEFAULT_RULES
 from autopilot.experiment import presets
+from autopilot.experiment.json_schema import experiment_schema
 from autopilot.experiment.puffer_native import NativeExperiment
 from autopilot.experiment.schema import DEFAULT_BEHAVIOR_TABLE, TRAINER_KINDS
 from autopilot.workspace.atomic import atomic_write_json, atomic_write_text
 from autopilot.workspace.layout import Workspace
+
+SCHEMA_FILE = "autopilot.schema.json"  # editors check autopilot.yaml against it (yaml-language-server)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def render_experiment(trainer: str, env: str, native: NativeExperiment | None = 
         objective = {"metric": "success_rate", "mode": "max", "constraints": []}
     objective["evaluation"] = {"episodes": 512, "seed_offset": 1_000_003, "env": {}}
     objective["confidence"] = 0.99
-    return f"""# autopilot experiment file. The loop owns everything here: proposers, LLMs and agents can read it but
+    return f"""# yaml-language-server: $schema={SCHEMA_FILE}
+# autopilot experiment file. The loop owns everything here: proposers, LLMs and agents can read it but
 # never change the objective, the metrics, the trainer or the time limits.
 
 # How a run is executed. kind: builtin (the drone delivery task) | puffer (a PufferLib env by name) |
@@ -203,6 +208,11 @@ early_stopping:
             }
         )
     }
+# Where trials also go (pip install -e '.[tracking]'; docs/integrations.md). tensorboard: every run's metrics
+# in runs/<id>/tensorboard/. wandb: one W&B run per trial of the PufferLib driver, one for the study (offline
+# without WANDB_API_KEY). neptune: one Neptune run per trial of the PufferLib driver, in neptune_project.
+tracking:
+{_dump({"tensorboard": False, "wandb": False, "wandb_project": "autopilot", "neptune": False, "neptune_project": None})}
 # Behavioural analysis of each finished run: an ordered rule table over the evaluation's honest
 # rates; the first rule whose conditions all hold (any: true: one is enough) sets severity and next_focus.
 # Conditions: {{metric: NAME, below: X}} or {{metric: NAME, at_least: X}}. A rule needing a metric the env
@@ -301,6 +311,7 @@ def scaffold(
         (ws.prompts / "agent.md", AGENT_PROMPT),
         (ws.prompts / "llm.md", LLM_PROMPT),
         *([(ws.root / "my_optimiser.py", EXAMPLE_COMMAND_TRAINER)] if trainer == "command" else []),
+        (ws.root / SCHEMA_FILE, json.dumps(experiment_schema(), indent=2) + "\n"),
     ]
     report = []
     for path, content in files:

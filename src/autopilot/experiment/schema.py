@@ -82,6 +82,7 @@ DEFAULT_BEHAVIOR_TABLE: dict[str, dict[str, Any]] = {
 
 @dataclass
 class ProposerSpec:
+    # a registered name, or optuna:<SamplerClass> (any sampler optuna.samplers ships, with ``optuna`` as kwargs)
     name: str = "hybrid"
     batch_size: int = 4
     seed: int = 0
@@ -89,6 +90,7 @@ class ProposerSpec:
     llm: LLMOptions = field(default_factory=LLMOptions)
     agent: AgentOptions = field(default_factory=AgentOptions)
     behavior: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_BEHAVIOR_TABLE))
+    optuna: dict[str, Any] = field(default_factory=dict)  # keyword arguments of an optuna:<SamplerClass> proposer
 
 
 @dataclass
@@ -150,6 +152,20 @@ class GitOptions:
 
 
 @dataclass
+class Tracking:
+    """Where the study also goes (the ``tracking`` extra). tensorboard: every run's metrics mirrored into
+    runs/<id>/tensorboard/. wandb: one W&B run per trial of the PufferLib driver (through PufferLib's logger)
+    and one for the study; offline when no WANDB_API_KEY is set. neptune: one Neptune run per trial of the
+    PufferLib driver, in neptune_project ("workspace/project")."""
+
+    tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: str = "autopilot"
+    neptune: bool = False
+    neptune_project: str | None = None
+
+
+@dataclass
 class Experiment:
     trainer: TrainerSpec = field(default_factory=TrainerSpec)
     objective: Objective = field(default_factory=Objective)
@@ -161,6 +177,7 @@ class Experiment:
     git: GitOptions = field(default_factory=GitOptions)
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    tracking: Tracking = field(default_factory=Tracking)
 
     @property
     def space(self) -> SearchSpace:

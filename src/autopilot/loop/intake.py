@@ -223,7 +223,9 @@ class Intake:
             flat["train.total_timesteps"] = cap
         return flat
 
-    def schedule_confirmation(self, run_id: str, history: list[RunView]) -> None:
+    def schedule_confirmation(
+        self, run_id: str, history: list[RunView], why: str = "its better estimate rests on fewer seeds"
+    ) -> None:
         """Queue a re-run of run ``run_id``'s override on a fresh seed, tagged confirm (once per run)."""
         seed_param = self.loaded.experiment.space.params.get("train.seed")
         record = next((v.record for v in history if v.id == run_id), None)
@@ -245,12 +247,12 @@ class Intake:
                 proposer="confirm",
                 seed=self.seed,
                 mode=self.loaded.mode,
-                reasoning=f"re-run of {record.id} on a fresh seed: its lead is inconclusive",
+                reasoning=f"re-run of {record.id} on a fresh seed: {why}",
             )
         )
         self.journal.write(
             "confirm",
-            f"run {record.id} leads but inconclusively: confirmation case {case_id} "
+            f"run {record.id} re-run ({why}): confirmation case {case_id} "
             f"queued with train.seed={overrides['train.seed']}",
             key=f"confirm:{record.id}",
         )

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
-from autopilot.analysis.promotion import confirmations_due
+from autopilot.analysis.promotion import confirmations_due, decide, final_reruns, reserve_trials
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
 from autopilot.executors.processes import end_trial_processes
@@ -28,12 +29,13 @@ from autopilot.loop.intake import Intake
 from autopilot.loop.meta_review import meta_review
 from autopilot.loop.prepare import Preparer, Rejection
 from autopilot.loop.progress import Progress
-from autopilot.loop.settle import Settler
+from autopilot.loop.settle import Settled, Settler
 from autopilot.proposers.base import history_for_proposers
 from autopilot.proposers.registry import make_proposer
 from autopilot.report.html import write_report
+from autopilot.tracking.wandb_study import StudyRun
 from autopilot.workspace.atomic import atomic_write_text, read_json
-from autopilot.workspace.budget import start_budget, usage
+from autopilot.workspace.budget import Budget, start_budget, usage
 from autopilot.workspace.control import pause_reason, window_start
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import Failure, FailureEntry
@@ -60,6 +62,7 @@ class RunOptions:
     pause_poll_s: float = 30.0
     trials: int | None = None  # a budget: stop once this many trials have run (every trial counts)
     budget_steps: int | None = None  # a budget in environment steps
+    budget_minutes: float | None = None  # no new trial starts after this many minutes (as Optuna's timeout)
 
 
 @dataclass
@@ -102,10 +105,13 @@ class Loop:
             options.timeout_minutes or self.exp.resources.timeout_minutes,
             options.stall_seconds or self.exp.resources.stall_seconds,
             lambda: window_start(self.ws),
-            budgeted=options.trials is not None or options.budget_steps is not None,
+            budgeted=options.trials is not None
+            or options.budget_steps is not None
+            or options.budget_minutes is not None,
         )
         self.settler = Settler(loaded, self.records, self.journal)
         self._write_lock = threading.Lock()
+        self.study_run: StudyRun | None = None  # the study's W&B run (tracking.wandb), opened at the first trial
         self.finished_runs: list[str] = []
 
     def _make_executor(self) -> Executor:
@@ -128,6 +134,14 @@ class Loop:
         return self._guarded(self._step)
 
     def _guarded(self, body: Callable[[], LoopResult]) -> LoopResult:
+        try:
+            return self._stopped_cleanly(body)
+        finally:
+            if self.study_run is not None:
+                self.study_run.finish()
+                self.study_run = None
+
+    def _stopped_cleanly(self, body: Callable[[], LoopResult]) -> LoopResult:
         """A full disk or a vanished workspace ends the loop with one line (exit 1), and PAUSE_AUTORUN where it
         can still be written; the records stay as they were (every write is atomic), and the next loop settles
         a run whose trainer had finished."""
@@ -149,11 +163,21 @@ class Loop:
             self.recover()
             budget = None
             if self.options.trials is not None or self.options.budget_steps is not None:
-                budget = start_budget(self.ws, self.options.trials, self.options.budget_steps)
+                budget, resumed = start_budget(self.ws, self.options.trials, self.options.budget_steps, self.history())
+                if resumed:
+                    used = usage(self.ws, self.history(), budget)
+                    self.progress.message(f"finishing the study begun {budget.since[:19]}Z ({used.describe(budget)})")
+            deadline = (
+                None if self.options.budget_minutes is None else time.monotonic() + 60 * self.options.budget_minutes
+            )
             iteration = 0
             while True:
                 if self.stop.is_set():
                     return self._stopped()
+                if deadline is not None and time.monotonic() >= deadline:
+                    return LoopResult(
+                        0, f"done: time budget used ({self.options.budget_minutes:g} min)", self.finished_runs
+                    )
                 if budget is not None:
                     used = usage(self.ws, self.history(), budget)
                     if used.exhausted(budget):
@@ -173,6 +197,8 @@ class Loop:
                 if guard.halted:
                     continue  # the pause file now holds the reason; the branch above reports it
                 cases = self.records.pending_cases()
+                if not cases and budget is not None:
+                    cases = self._final_reruns(budget)
                 if not cases:
                     cases = self.make_batch(guard)
                 if not cases:
@@ -194,7 +220,8 @@ class Loop:
                     meta_review(self.exp.proposer.llm, self.journal, self.ws.notes, iteration)
                 if self.stop.is_set():
                     return self._stopped()
-                if self.options.nonstop or (budget is not None and self.options.iterations is None):
+                unbounded = budget is not None or deadline is not None
+                if self.options.nonstop or (unbounded and self.options.iterations is None):
                     continue  # until stopped, or until the budget is used
                 if iteration >= (self.options.iterations or 1):
                     return LoopResult(0, f"done: {iteration} iteration(s)", self.finished_runs)
@@ -350,6 +377,33 @@ class Loop:
                 self.intake.schedule_confirmation(run_id, history)
             self.finished_runs.append(record.id)
             self.progress.finished(record, settled.summary)
+            self._track(history, settled)
+
+    def _final_reruns(self, budget: Budget) -> list[Case]:
+        """The last trials of a trial budget (about 10%) re-run the top configs on new training seeds, so the
+        pick rests on more than one seed each; queued as confirmation cases."""
+        if budget.trials is None:
+            return []
+        left, _ = usage(self.ws, self.history(), budget).left(budget)
+        if left is None or left > reserve_trials(budget.trials):
+            return []
+        history = self.history()
+        for run_id in final_reruns(decide(history, self.exp.objective, self.ws.runs), left):
+            self.intake.schedule_confirmation(run_id, history, why="a final re-run of a top config")
+        return self.records.pending_cases()
+
+    def _track(self, history: list[RunView], settled: Settled) -> None:
+        """The study's W&B run (tracking.wandb): the trial's summary, failure class and the champion so far."""
+        if not self.exp.tracking.wandb:
+            return
+        try:
+            if self.study_run is None:
+                self.study_run = StudyRun(self.ws.root, self.exp.tracking.wandb_project)
+            view = next(v for v in history if v.id == settled.record.id)
+            index = [v.id for v in history].index(view.id) + 1
+            self.study_run.trial_ended(index, view, settled.promotion.champion, self.exp.objective.metric)
+        except Exception as exc:  # a tracking tool must never stop the loop; the journal says why
+            self.journal.write("tracking", f"W&B study run not updated: {exc!r}"[:500])
 
     def refresh_report(self) -> None:
         """Rewrite report.html; a broken report is journalled, never allowed to stop the loop."""

@@ -6,6 +6,7 @@ warm start (from the resume policy) and the metric names. It is written once, be
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from autopilot.analysis.promotion import decide
 from autopilot.config import config_diff, deep_merge, to_dotted
 from autopilot.executors.base import TrialSpec
 from autopilot.experiment.loader import Loaded
+from autopilot.experiment.schema import CURVE_TRAINER_KINDS, Experiment
 from autopilot.ids import new_run_id
 from autopilot.objective import eval_seed
 from autopilot.space import OBJECTIVE_OWNED
+from autopilot.tracking.wandb_study import wandb_mode
 from autopilot.trainers.command import trainer_argv, trainer_env
 from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from autopilot.workspace.checkpoints import resolve_resume
@@ -52,7 +55,7 @@ class Preparer:
             return Rejection(case, result.errors)
         history = self.records.history()
         folder = self._new_folder(case)
-        config, notes = self.effective_config(result.normalized, history)
+        config, notes = self.effective_config(result.normalized, history, case.proposer)
         parent = next((v for v in history if case.parent_ids and v.id == case.parent_ids[0]), None)
         parent_config = read_config(self.records.run_dir(parent.id)) if parent else None
         atomic_write_json(folder.override, result.normalized)
@@ -104,7 +107,9 @@ class Preparer:
                 continue
         raise RuntimeError(f"no free run id for case {case.case_id}")  # 1000 runs of one case in one second
 
-    def effective_config(self, override: dict[str, Any], history: list[RunView]) -> tuple[dict[str, Any], list[str]]:
+    def effective_config(
+        self, override: dict[str, Any], history: list[RunView], proposer: str = ""
+    ) -> tuple[dict[str, Any], list[str]]:
         exp = self.loaded.experiment
         config = deep_merge(self.loaded.baseline, override)
         notes: list[str] = []
@@ -129,6 +134,9 @@ class Preparer:
         }
         if exp.trainer.metrics:
             policy["metrics"] = dict(exp.trainer.metrics)
+        tracking = trainer_tracking(exp, self.records.ws.root.name, proposer)
+        if tracking:
+            policy["tracking"] = tracking
         return config, notes
 
     def _pruner(
@@ -187,3 +195,19 @@ def inherited_cost(checkpoint: Path) -> dict[str, Any]:
         "steps": (steps or 0) + (inherited.get("steps") or 0) if isinstance(steps, int) else None,
         "wall_s": (wall or 0.0) + (inherited.get("wall_s") or 0.0) if isinstance(wall, int | float) else None,
     }
+
+
+def trainer_tracking(exp: Experiment, group: str, tag: str) -> dict[str, Any] | None:
+    """``autopilot.tracking`` for the PufferLib driver: which of PufferLib's loggers to use, and how (the
+    trial's W&B run is named by its run id, grouped by workspace, tagged with its proposer)."""
+    if exp.trainer.kind not in CURVE_TRAINER_KINDS:
+        return None
+    out: dict[str, Any] = {}
+    if exp.tracking.wandb:
+        out["wandb"] = {"project": exp.tracking.wandb_project, "group": group, "mode": wandb_mode()}
+    if exp.tracking.neptune:
+        out["neptune"] = {
+            "project": exp.tracking.neptune_project,
+            "mode": "async" if os.environ.get("NEPTUNE_API_TOKEN") else "offline",
+        }
+    return {**out, "tag": tag or None} if out else None

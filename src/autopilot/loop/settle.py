@@ -18,6 +18,7 @@ from autopilot.executors.base import TrialOutcome, TrialSpec
 from autopilot.experiment.loader import Loaded
 from autopilot.ids import utc_now
 from autopilot.report.leaderboard import write_leaderboard
+from autopilot.tracking.tensorboard import mirror_metrics
 from autopilot.trainers.protocol import TRAINER_FAILURE_CLASSES
 from autopilot.workspace.atomic import atomic_write_json
 from autopilot.workspace.checkpoints import apply_save_strategy
@@ -154,6 +155,11 @@ class Settler:
         if best is not None and best.id == record.id:
             text += "; new best"
         self.journal.write("run-end", text, key=f"end:{record.id}")
+        if exp.tracking.tensorboard:
+            try:
+                mirror_metrics(spec.run_dir, summary)
+            except Exception as exc:  # a tracking tool must never lose a result; the journal says why
+                self.journal.write("tracking", f"tensorboard mirror of run {record.id} failed: {exc!r}"[:500])
         if exp.git.commit_per_run:
             problem = commit_run(ws.root, record.id, f"autopilot: {text}")
             if problem and problem != "nothing to commit":

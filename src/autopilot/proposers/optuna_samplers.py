@@ -33,25 +33,28 @@ STATE = {
 }
 
 
-def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+def distributions(space: SearchSpace, bounds: str = "tune") -> dict[str, BaseDistribution]:
+    """Optuna distributions of the tunable keys, over their tune ranges (``bounds="safe"``: the safe ranges,
+    for exporting runs whose values lie anywhere validation accepts)."""
     out: dict[str, BaseDistribution] = {}
     for name, p in sorted(space.params.items()):
         if not p.tunable:
             continue
+        tune_bounds = p.tune_bounds if bounds == "tune" else (lambda p=p: (p.low, p.high))
         if p.type == "bool":
             out[name] = CategoricalDistribution([False, True])
         elif p.type == "categorical":
             out[name] = CategoricalDistribution(list(p.choices))
         elif p.type == "pow2":
-            low, high = p.tune_bounds()
+            low, high = tune_bounds()
             out[name] = CategoricalDistribution(
                 [2**k for k in range(max(0, math.ceil(math.log2(max(low, 1)))), math.floor(math.log2(high)) + 1)]
             )
         elif p.type == "int":
-            low, high = p.tune_bounds()
+            low, high = tune_bounds()
             out[name] = IntDistribution(math.ceil(low), math.floor(high), log=p.scale == "log" and low > 0)
         else:
-            low, high = p.tune_bounds()
+            low, high = tune_bounds()
             out[name] = FloatDistribution(float(low), float(high), log=p.scale == "log" and low > 0)
     return out
 
@@ -234,3 +237,34 @@ class CmaEsProposer(OptunaProposer):
     def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
         # CMA-ES handles the numeric parameters; categorical ones fall back to independent random sampling.
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=4, warn_independent_sampling=False)
+
+
+def sampler_names() -> list[str]:
+    """The samplers optuna.samplers ships (the classes a ``optuna:<SamplerClass>`` proposer may name)."""
+    return sorted(
+        name
+        for name in dir(optuna.samplers)
+        if isinstance(getattr(optuna.samplers, name), type)
+        and issubclass(getattr(optuna.samplers, name), optuna.samplers.BaseSampler)
+        and name != "BaseSampler"
+    )
+
+
+class NamedSamplerProposer(OptunaProposer):
+    """``optuna:<SamplerClass>``: any sampler of optuna.samplers, with ``proposer.optuna`` as its keyword
+    arguments (a ``seed`` it accepts comes from the loop unless given), through the same replay of the history."""
+
+    def __init__(self, sampler_name: str) -> None:
+        super().__init__()
+        self.sampler_name = sampler_name
+        self.name = f"optuna:{sampler_name}"
+
+    def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
+        import inspect
+
+        cls = getattr(optuna.samplers, self.sampler_name)
+        kwargs = dict(context.options.optuna)
+        if "seed" in inspect.signature(cls).parameters and "seed" not in kwargs:
+            kwargs["seed"] = seed
+        sampler: optuna.samplers.BaseSampler = cls(**kwargs)
+        return sampler

@@ -34,5 +34,29 @@ def proposer_class(name: str) -> type[Proposer]:
     return cls
 
 
+OPTUNA_PREFIX = "optuna:"
+
+
+def proposer_problem(name: str) -> str | None:
+    """Why ``name`` is not a proposer, as a ``proposer.name: ...`` line, or None."""
+    if name.startswith(OPTUNA_PREFIX):
+        from autopilot.proposers.optuna_samplers import sampler_names
+
+        known = sampler_names()
+        if name[len(OPTUNA_PREFIX) :] not in known:
+            return f"proposer.name: {name!r} names no sampler of optuna.samplers; available: {', '.join(known)}"
+        return None
+    if name not in _CLASSES:
+        return (
+            f"proposer.name: {name!r} is not available; available: {', '.join(sorted(_CLASSES))}, "
+            "or optuna:<SamplerClass>"
+        )
+    return None
+
+
 def make_proposer(name: str) -> Proposer:
+    if name.startswith(OPTUNA_PREFIX):
+        from autopilot.proposers.optuna_samplers import NamedSamplerProposer
+
+        return NamedSamplerProposer(name[len(OPTUNA_PREFIX) :])
     return proposer_class(name)()

@@ -54,13 +54,19 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
         plots.funnel(top),
         plots.objective_vs_parameters(history, exp.space, baseline),
         plots.failures_over_time(history),
+        *plots.optuna_views(ws, exp),
     ]
     images = "".join(f'<img alt="plot" src="{plots.to_data_uri(f)}">' for f in figures if f is not None)
+    plots.close_all()
     champion = promotion.champion
     best = (
         (
-            f"<p>Best run: <b>{_e(champion.id)}</b> ({_e(metric)} = {_num(champion.metrics.get(metric))}); "
+            f"<p>Champion: <b>{_e(champion.id)}</b> ({_e(metric)} = {_num(champion.metrics.get(metric))}); "
             f"{_e(promotion.evidence.get(champion.id))}.{_selection(champion)}</p>"
+            f"<p id='claim'>{_e(promotion.claim.describe(metric) if promotion.claim else '')}.</p>"
+            "<p class='muted'>The champion's own figure is optimistic: it is the best of many noisy estimates "
+            "(the winner's curse). The re-runs on fresh training seeds (pooled in its estimate, "
+            f"{promotion.estimates.get(champion.id, (0, 1))[1]} seed(s) so far) are the figure to trust.</p>"
         )
         if champion
         else f"<p>{_e(why_empty(history))}.</p>"

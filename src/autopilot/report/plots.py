@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 from collections import Counter
 from typing import Any
 
@@ -28,6 +29,14 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def close_all() -> None:
+    """Figures optuna drew through pyplot stay registered there until closed."""
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+
+
 def champion_so_far(
     history: list[RunView], steps_of: dict[str, int], timeline: list[tuple[str, str]], metric: str
 ) -> Figure:
@@ -49,9 +58,22 @@ def champion_so_far(
             xs_steps.append(steps)
             xs_wall.append(wall / 60)
             ys.append(current)
-    ax_steps.step(xs_steps, ys, where="post")
+    # Every run's own score beneath the line: a flat champion line still shows what else was tried.
+    steps = wall = 0.0
+    dots_steps, dots_wall, dots = [], [], []
+    for view in history:
+        steps += steps_of.get(view.id, 0)
+        wall += view.record.wall_s or 0.0
+        if view.score is not None:
+            dots_steps.append(steps)
+            dots_wall.append(wall / 60)
+            dots.append(view.score)
+    ax_steps.scatter(dots_steps, dots, s=10, color="grey", alpha=0.6, label="each run")
+    ax_wall.scatter(dots_wall, dots, s=10, color="grey", alpha=0.6, label="each run")
+    ax_steps.step(xs_steps, ys, where="post", marker="o", markersize=3, label="champion")
     ax_steps.set_xlabel("cumulative environment steps")
-    ax_wall.step(xs_wall, ys, where="post", color="tab:orange")
+    ax_steps.legend(fontsize=7)
+    ax_wall.step(xs_wall, ys, where="post", color="tab:orange", marker="o", markersize=3)
     ax_wall.set_xlabel("cumulative trainer wall time (min)")
     for ax in (ax_steps, ax_wall):
         ax.set_ylabel(f"champion's score ({metric})")
@@ -69,8 +91,8 @@ def learning_curves(curves: dict[str, list[dict[str, Any]]], metric: str) -> Fig
             for line in lines
             if isinstance(line.get("metrics"), dict) and isinstance(line["metrics"].get(metric), int | float)
         ]
-        if points:
-            ax.plot([p[0] for p in points], [p[1] for p in points], label=run_id)
+        if points:  # markers: a one-point curve is a dot, not nothing
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=run_id, marker="o", markersize=3)
     ax.set_xlabel("environment steps")
     ax.set_ylabel(f"{metric} (training)")
     ax.grid(alpha=0.3)
@@ -80,7 +102,10 @@ def learning_curves(curves: dict[str, list[dict[str, Any]]], metric: str) -> Fig
     return fig
 
 
-def funnel(views: list[RunView]) -> Figure:
+def funnel(views: list[RunView]) -> Figure | None:
+    """The built-in task's funnel; None for runs that report none of its rates (another trainer)."""
+    if not any(view.metrics.get(key) is not None for view in views for key, _ in FUNNEL[:3]):
+        return None
     fig = Figure(figsize=(10, 3.6))
     ax = fig.subplots()
     width = 0.8 / max(len(views), 1)
@@ -105,8 +130,13 @@ def objective_vs_parameters(history: list[RunView], space: SearchSpace, baseline
 
     base = to_dotted(baseline)
     complete = [v for v in history if v.state == "complete" and v.score is not None]
-    searched = sorted(
-        {k for v in complete for k in to_dotted(v.overrides) if k in space.params and space.params[k].is_numeric}
+    searched = sorted(  # searched: tuned keys only (a seed is not a parameter to read a trend from)
+        {
+            k
+            for v in complete
+            for k in to_dotted(v.overrides)
+            if k in space.params and space.params[k].is_numeric and space.params[k].tunable
+        }
     )
     if not searched:
         return None
@@ -128,10 +158,12 @@ def objective_vs_parameters(history: list[RunView], space: SearchSpace, baseline
     return fig
 
 
-def failures_over_time(history: list[RunView]) -> Figure:
+def failures_over_time(history: list[RunView]) -> Figure | None:
+    classes = sorted({v.record.failure_class for v in history if v.record.failure_class})
+    if not classes:
+        return None  # the report says "no failures" in words
     fig = Figure(figsize=(10, 3.2))
     ax = fig.subplots()
-    classes = sorted({v.record.failure_class for v in history if v.record.failure_class})
     counts: Counter[str] = Counter()
     series: dict[str, list[int]] = {c: [] for c in classes}
     for view in history:
@@ -143,8 +175,32 @@ def failures_over_time(history: list[RunView]) -> Figure:
         ax.step(range(1, len(history) + 1), series[c], where="post", label=c)
     ax.set_xlabel("run number")
     ax.set_ylabel("cumulative failures")
-    ax.set_title("failures by class over time" + ("" if classes else ": none"))
+    ax.set_title("failures by class over time")
     ax.grid(alpha=0.3)
-    if classes:
-        ax.legend(fontsize=7)
+    ax.legend(fontsize=7)
     return fig
+
+
+def optuna_views(ws: Any, exp: Any) -> list[Any]:
+    """Parameter importance (fANOVA) and parallel coordinates, drawn by optuna.visualization.matplotlib on the
+    workspace exported as an in-memory Optuna study; none while fewer than 4 runs completed."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # optuna draws through pyplot: never a display
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    from autopilot.report.export import to_optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = to_optuna(ws, exp, None, "report")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 4 or not any(t.params for t in complete):
+        return []
+    figures = []
+    for draw in (ovm.plot_param_importances, ovm.plot_parallel_coordinate):
+        try:
+            figures.append(draw(study).figure)
+        except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. every run at the same value
+            continue
+    return figures

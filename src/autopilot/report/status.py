@@ -11,7 +11,7 @@ from rich.table import Table
 
 from autopilot.analysis.guardrails import evaluate
 from autopilot.analysis.promotion import decide
-from autopilot.analysis.ranking import leaderboard_rows, why_empty
+from autopilot.analysis.ranking import leaderboard_rows, shown_estimate, why_empty
 from autopilot.experiment.parse import load_experiment
 from autopilot.loop.progress import last_metrics_line
 from autopilot.workspace.budget import read_budget, usage
@@ -85,6 +85,9 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
             exp.objective.metric: best.metrics.get(exp.objective.metric),
             "interval": (best.summary or {}).get("intervals", {}).get(exp.objective.metric),
             "evidence": promotion.evidence.get(best.id),
+            "estimate": shown_estimate(promotion, best.id, exp.objective),
+            "seeds": promotion.estimates[best.id][1] if best.id in promotion.estimates else None,
+            "claim": promotion.claim.describe(exp.objective.metric) if promotion.claim else None,
         },
         "guardrails": {
             "window": guard.window_size,
@@ -112,11 +115,13 @@ def render_status(status: dict[str, Any]) -> str:
         interval = best.get("interval")
         ci = f" [95% CI {interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
         lines.append(
-            f"best: {best['run_id']} {metric}={_fmt(best.get(metric))}{ci} "
-            f"feasible={best['feasible']} ({best.get('evidence')})"
+            f"champion: {best['run_id']} {metric}={_fmt(best.get(metric))}{ci}, estimate {_fmt(best.get('estimate'))} "
+            f"over {best.get('seeds')} seed(s), feasible={best['feasible']} ({best.get('evidence')})"
         )
+        if best.get("claim"):
+            lines.append(f"claim: {best['claim']}")
     else:
-        lines.append(f"best: none ({status['why_no_best']})")
+        lines.append(f"champion: none ({status['why_no_best']})")
     g = status["guardrails"]
     mode = "HALT" if g["halt_reason"] else ("SAFE MODE" if g["safe_mode"] else "normal")
     lines.append(
@@ -134,6 +139,19 @@ def render_status(status: dict[str, Any]) -> str:
             f"{metric}={_fmt(trial.get(metric))}"
         )
     return "\n".join(lines)
+
+
+def render_champion(ws: Workspace) -> str:
+    """The pick and the claim in two lines (the last lines of ``autopilot run``)."""
+    status = workspace_status(ws)
+    best = status["best"]
+    if best is None:
+        return f"champion: none ({status['why_no_best']})"
+    metric = status["objective"]["metric"]
+    return (
+        f"champion: {best['run_id']} {metric} estimate {_fmt(best.get('estimate'))} over {best.get('seeds')} "
+        f"seed(s)\nclaim: {best.get('claim')}"
+    )
 
 
 def render_leaderboard(ws: Workspace, top: int = 10) -> str:

@@ -52,11 +52,19 @@ class Usage:
         return ", ".join(parts)
 
 
-def start_budget(ws: Workspace, trials: int | None, steps: int | None) -> Budget:
-    """A new budget from now on (a run with --trials or --budget-steps); replaces any earlier one."""
+def start_budget(ws: Workspace, trials: int | None, steps: int | None, history: list[RunView]) -> tuple[Budget, bool]:
+    """The study's budget: the workspace's unfinished study when it has the same budget (a re-run of
+    ``autopilot run --trials N`` finishes it), else a new one from now on. Returns it and whether it resumed."""
+    earlier = read_budget(ws)
+    if (
+        earlier is not None
+        and (earlier.trials, earlier.steps) == (trials, steps)
+        and not usage(ws, history, earlier).exhausted(earlier)
+    ):
+        return earlier, True
     budget = Budget(trials, steps, utc_now())
     atomic_write_json(ws.root / BUDGET_FILE, budget.to_dict())
-    return budget
+    return budget, False
 
 
 def read_budget(ws: Workspace) -> Budget | None:

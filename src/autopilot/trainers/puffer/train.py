@@ -35,6 +35,8 @@ from autopilot.trainers.puffer.build import (
     seed_everything,
 )
 from autopilot.trainers.puffer.evaluate import HeldOut, evaluate_policy
+from autopilot.trainers.puffer.tracking import finish as finish_logger
+from autopilot.trainers.puffer.tracking import make_logger
 from autopilot.workspace.atomic import read_json
 
 METRICS_EVERY_S = 1.0  # at most one metrics line a second; logs in between are merged, weighted by episodes
@@ -233,8 +235,9 @@ def _train_and_evaluate(
         "data_dir": str(run_dir),
     }
     trainer_cls = make_trainer_class(pufferl, run_dir / CHECKPOINTS)
+    logger = make_logger(pufferl, config, run_dir)
     try:
-        trainer = trainer_cls(trainer_config, vecenv, policy)
+        trainer = trainer_cls(trainer_config, vecenv, policy, logger)
     except (ValueError, KeyError, pufferlib.APIUsageError) as exc:
         raise TrainerFailure("invalid_config", f"train: {exc}", EXIT_INVALID) from exc
     if optimizer == "adamw":
@@ -319,6 +322,7 @@ def _train_and_evaluate(
         "train_config": {k: v for k, v in trainer_config.items() if k != "env"},
     }
     write_summary(run_dir, summary)
+    finish_logger(logger, summary["metrics"], trainer.global_step, chosen)
     return summary
 
 

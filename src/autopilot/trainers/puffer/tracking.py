@@ -1,0 +1,40 @@
+"""W&B / Neptune for a trial of the PufferLib driver, through PufferLib's own loggers (pufferl.WandbLogger,
+pufferl.NeptuneLogger), as ``puffer train --wandb`` logs: one run per trial, named by its run id, grouped by
+workspace, tagged with its proposer. ``autopilot.tracking`` in config.json (written by the loop) says which."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+def make_logger(pufferl: ModuleType, config: dict[str, Any], run_dir: Path) -> Any:
+    """PufferLib's logger for this trial, or None (PuffeRL then uses its NoLogger)."""
+    tracking = (config.get("autopilot") or {}).get("tracking") or {}
+    args = {**config.get("train", {}), "tag": tracking.get("tag")}
+    if tracking.get("wandb"):
+        wandb = tracking["wandb"]
+        # pufferl.WandbLogger takes project, group and tags from args; wandb reads the rest from the environment.
+        os.environ["WANDB_MODE"] = wandb["mode"]
+        os.environ["WANDB_DIR"] = str(run_dir)
+        os.environ["WANDB_NAME"] = run_dir.name
+        os.environ.setdefault("WANDB_SILENT", "true")
+        os.environ.setdefault("WANDB_CONSOLE", "off")
+        # The trial's run id is its W&B id too (PufferLib would call wandb.util.generate_id, gone in wandb 0.31).
+        args = {**args, "wandb_project": wandb["project"], "wandb_group": wandb["group"]}
+        return pufferl.WandbLogger(args, load_id=run_dir.name)
+    if tracking.get("neptune"):
+        neptune = tracking["neptune"]
+        name, _, project = str(neptune["project"]).partition("/")
+        return pufferl.NeptuneLogger({**args, "neptune_name": name, "neptune_project": project}, mode=neptune["mode"])
+    return None
+
+
+def finish(logger: Any, final_metrics: dict[str, Any], step: int, checkpoint: Path) -> None:
+    """The held-out result under ``final/``, then PufferLib's own close (it logs the model file)."""
+    if logger is None:
+        return
+    logger.log({f"final/{k}": v for k, v in final_metrics.items() if isinstance(v, int | float)}, step)
+    logger.close(str(checkpoint))

@@ -1,0 +1,209 @@
+"""The tools users already watch: the Python API, Optuna and CSV exports, TensorBoard and W&B tracking, any
+Optuna sampler by name, the champion back to PufferLib, and the first use of a command workspace."""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from helpers import AUTOPILOT, make_ws
+
+import autopilot
+from autopilot.experiment.json_schema import experiment_schema
+from autopilot.experiment.scaffold import render_experiment
+from autopilot.tracking.tensorboard import TENSORBOARD_DIR
+
+pytestmark = pytest.mark.slow  # real trainer processes
+
+DOCS_SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "autopilot.schema.json"
+
+
+def command_study(tmp_path: Path, **sections: Any) -> autopilot.Study:
+    ws = make_ws(tmp_path / "ws", **sections)
+    return autopilot.open(ws.root)
+
+
+def test_a_study_runs_from_the_python_api_with_a_relative_path(tmp_path: Path, monkeypatch: Any) -> None:
+    make_ws(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path)
+    study = autopilot.open("ws")  # relative: every trial still finds its config
+    result = study.run(trials=4, quiet=True, proposer="random", seed=1)
+    assert result.exit_code == 0, result.message
+    assert [v.state for v in study.runs] == ["complete"] * 4
+    frame = study.dataframe()
+    assert list(frame["run_id"]) == [v.id for v in study.runs]
+    assert frame["champion"].sum() == 1 and study.champion is not None
+    assert frame.loc[frame["champion"], "run_id"].item() == study.champion.id
+    assert "params.train.x" in frame.columns and "metrics.score" in frame.columns
+
+
+def test_the_optuna_export_loads_back_with_the_champion_as_its_best_trial(tmp_path: Path) -> None:
+    study = command_study(tmp_path)
+    study.run(trials=5, quiet=True, proposer="random", seed=2)
+    champion = study.champion
+    assert champion is not None
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    done = subprocess.run(
+        [AUTOPILOT, "export", "optuna", storage, "-w", str(study.workspace.root), "--study-name", "s"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = optuna.load_study(study_name="s", storage=storage)
+    assert len(loaded.trials) == 5
+    assert loaded.best_trial.user_attrs["run_id"] == champion.id
+    assert loaded.best_trial.user_attrs["champion"] is True
+    assert loaded.best_trial.params["train.x"] == pytest.approx(champion.overrides.get("train.x", 0.5))
+    assert all(t.intermediate_values for t in loaded.trials)  # the learning curves
+
+
+def test_the_csv_export_has_one_row_per_run(tmp_path: Path) -> None:
+    study = command_study(tmp_path)
+    study.run(trials=3, quiet=True, proposer="random", seed=3)
+    out = tmp_path / "runs.csv"
+    done = subprocess.run(
+        [AUTOPILOT, "export", "csv", str(out), "-w", str(study.workspace.root)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [r["run_id"] for r in rows] == [v.id for v in study.runs]
+    assert {r["state"] for r in rows} == {"complete"}
+
+
+def test_tensorboard_gets_every_trial_of_a_command_study(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    study = command_study(tmp_path, tracking={"tensorboard": True})
+    study.run(trials=3, quiet=True, proposer="random", seed=4)
+    for view in study.runs:
+        events = EventAccumulator(str(study.workspace.runs / view.id / TENSORBOARD_DIR))
+        events.Reload()
+        assert "metrics/score" in events.Tags()["scalars"]
+        [final] = events.Scalars("final/score")
+        assert final.value == pytest.approx(view.metrics["score"])
+
+
+def test_any_optuna_sampler_by_name_through_the_same_replay(tmp_path: Path) -> None:
+    study = command_study(tmp_path, proposer={"name": "optuna:NSGAIISampler", "optuna": {"population_size": 4}})
+    result = study.run(trials=3, quiet=True)
+    assert result.exit_code == 0, result.message
+    assert {v.record.proposer for v in study.runs} >= {"optuna:NSGAIISampler"}
+
+    ws = make_ws(tmp_path / "bad", proposer={"name": "optuna:NoSuchSampler"})
+    done = subprocess.run([AUTOPILOT, "status", "-w", str(ws.root)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "proposer.name: 'optuna:NoSuchSampler'" in done.stderr and "TPESampler" in done.stderr
+
+
+def test_the_champion_goes_back_to_pufferlib_as_an_ini(tmp_path: Path) -> None:
+    study = command_study(tmp_path)
+    study.run(trials=2, quiet=True, proposer="random", seed=5)
+    champion = study.champion
+    assert champion is not None
+    out = tmp_path / "champion.ini"
+    done = subprocess.run(
+        [AUTOPILOT, "export", "puffer-ini", champion.id, str(out), "-w", str(study.workspace.root)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    parser = configparser.ConfigParser()
+    parser.read(out)
+    assert "autopilot" not in parser.sections()
+    config = json.loads((study.workspace.runs / champion.id / "config.json").read_text())
+    assert float(parser["train"]["x"]) == config["train"]["x"]
+    assert "--train.x" in done.stdout  # the same as `puffer train` flags
+
+
+def test_init_command_then_run_succeeds_as_scaffolded(tmp_path: Path) -> None:
+    ws = tmp_path / "mine"
+    assert subprocess.run([AUTOPILOT, "init", str(ws), "--trainer", "command"], capture_output=True).returncode == 0
+    done = subprocess.run(
+        [AUTOPILOT, "run", "-w", str(ws), "--trials", "2"], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done: budget used (2/2 trials)" in done.stdout
+    assert (ws / "autopilot.yaml").read_text().startswith("# yaml-language-server: $schema=")
+
+
+def test_the_published_json_schema_is_current_and_accepts_every_scaffold() -> None:
+    import jsonschema
+
+    schema = experiment_schema()
+    assert json.loads(DOCS_SCHEMA.read_text()) == schema, "regenerate: python -m autopilot.experiment.json_schema"
+    for trainer, env in (("builtin", "drone_delivery"), ("command", "custom"), ("puffer", "puffer_drone")):
+        jsonschema.validate(yaml.safe_load(render_experiment(trainer, env)), schema)
+    bad = yaml.safe_load(render_experiment("builtin", "drone_delivery"))
+    bad["resources"]["workers"] = 0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+@pytest.mark.puffer
+def test_offline_wandb_runs_for_a_pufferlib_driver_study(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    subprocess.run([AUTOPILOT, "init", str(root)], check=True, capture_output=True)
+    experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
+    experiment["tracking"] = {"wandb": True, "wandb_project": "autopilot-test"}
+    experiment["objective"]["evaluation"]["episodes"] = 32
+    (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
+    baseline = json.loads((root / "configs" / "baseline_quick.json").read_text())
+    baseline["train"]["total_timesteps"] = 150_000
+    (root / "configs" / "baseline_quick.json").write_text(json.dumps(baseline))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    done = subprocess.run(
+        [AUTOPILOT, "run", "-w", str(root), "--trials", "2", "--proposer", "random", "--batch-size", "2"],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(Path(autopilot.__file__).parents[1])},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    trial_runs = sorted(root.glob("runs/*/wandb/offline-run-*/run-*.wandb"))
+    assert len(trial_runs) == 2
+    for path in trial_runs:
+        keys = history_keys(path)
+        assert any(k.startswith("environment/") for k in keys) and "final/success_rate" in keys
+    [study_run] = root.glob("wandb/wandb/offline-run-*/run-*.wandb")
+    assert {"trial/success_rate", "champion_so_far", "failure_class"} <= history_keys(study_run)
+
+
+def history_keys(path: Path) -> set[str]:
+    """The metric names logged to an offline W&B run, parsed with wandb's own record schema (its Python
+    reader of .wandb files is gone from wandb 0.31; the file is LevelDB's log format: 32 KiB blocks, 7-byte
+    record headers of crc, length and type, after wandb's 7-byte header)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", path
+    pos, block, pending, keys = 7, 32768, b"", set()
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:
+            pos += block - pos % block  # the block's tail is padding
+            continue
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (2, 3):  # the first and middle pieces of a record that spans blocks
+            pending = chunk if kind == 2 else pending + chunk
+            continue
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(pending + chunk if kind == 4 else chunk)
+        if record.WhichOneof("record_type") == "history":
+            keys.update(item.key or "/".join(item.nested_key) for item in record.history.item)
+    return keys
+
+
+def test_cli_help_does_not_import_matplotlib() -> None:
+    code = "import sys, autopilot.cli; print('matplotlib' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
