@@ -168,7 +168,8 @@ def one_study(
             todo = [(dict(parent.overrides), parent.id)]
         else:
             started = time.perf_counter()
-            proposals = proposer.propose(history, batch, context)
+            room = trials_left - reserve_trials(trials) if trials_left > reserve_trials(trials) else batch
+            proposals = proposer.propose(history, max(1, min(batch, room)), context)  # the loop's reserve
             latency.append(time.perf_counter() - started)
             todo = [(p.overrides, None) for p in proposals if SPACE.validate(p.overrides, surrogate.baseline).ok]
             if not todo:

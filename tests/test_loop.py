@@ -16,7 +16,7 @@ from helpers import AUTOPILOT, ONLY_A_HANG_TAKES_S, make_loop, make_ws, queue, r
 
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.lock import WorkspaceLock
-from autopilot.workspace.records import Records
+from autopilot.workspace.records import Case, Records
 
 pytestmark = pytest.mark.slow  # real processes (trainers, servers, the CLI)
 
@@ -163,16 +163,33 @@ def test_step_runs_pending_then_proposes_the_next_batch(tmp_path: Path) -> None:
     assert len(queued) == 3 and not any("confirm" in c.tags for c in queued)
 
 
+def rerun_of(ws: Workspace, run_id: str, x: float) -> None:
+    """A confirmation case of ``run_id`` on another seed, as the loop queues one."""
+    Records(ws).write_case(
+        Case(
+            case_id=f"re{run_id[-6:]}",
+            overrides={"train.x": x, "train.seed": 2},
+            tags=["confirm"],
+            parent_ids=[run_id],
+            proposer="confirm",
+        )
+    )
+
+
 def test_step_holds_the_next_batch_while_confirmations_wait(tmp_path: Path) -> None:
-    """A lead without per-episode evidence gets a confirmation: the barrier runs it before anything new."""
+    """A better estimate on fewer seeds than the champion gets a re-run: the barrier runs it before anything new."""
     ws = make_ws(tmp_path / "ws", proposer={"name": "random"})
-    queue(ws, {"train.x": 0.1}, {"train.x": 0.9})
+    queue(ws, {"train.x": 0.1})
+    make_loop(ws).run()
+    [first] = runs(ws)
+    rerun_of(ws, first.id, 0.1)
+    Records(ws).write_case(Case(case_id="cbetter", overrides={"train.x": 0.9}, proposer="test"))
     result = make_loop(ws, batch_size=3).step()
     [confirm] = Records(ws).pending_cases()
     assert "confirm" in confirm.tags and confirm.overrides["train.x"] == 0.9
     assert result.message == f"ran 2 case(s); nothing proposed: 1 case(s) still pending in {ws.pending} (batch barrier)"
     result = make_loop(ws, batch_size=3).step()
-    assert len(runs(ws)) == 3 and result.message == f"ran 1 case(s); proposed 3 into {ws.pending}"
+    assert len(runs(ws)) == 4 and result.message == f"ran 1 case(s); proposed 3 into {ws.pending}"
 
 
 def test_guardrail_halts_at_the_configured_rate_and_writes_pause(tmp_path: Path) -> None:
@@ -443,12 +460,16 @@ def test_commit_per_run_commits_each_finished_runs_records(tmp_path: Path, monke
     assert "/summary.json" in files and "checkpoints" not in files
 
 
-def test_an_inconclusive_lead_gets_a_confirmation_run_that_decides(tmp_path: Path) -> None:
+def test_a_better_estimate_on_fewer_seeds_gets_a_rerun_that_decides(tmp_path: Path) -> None:
     ws = make_ws(tmp_path / "ws")
-    queue(ws, {"train.x": 0.5}, {"train.x": 0.6})
+    queue(ws, {"train.x": 0.5})
     make_loop(ws).run()
-    first, second = runs(ws)
-    [confirm] = Records(ws).pending_cases()  # no per-episode evaluation: the lead is inconclusive
+    [first] = runs(ws)
+    rerun_of(ws, first.id, 0.5)
+    Records(ws).write_case(Case(case_id="cbetter", overrides={"train.x": 0.6}, proposer="test"))
+    make_loop(ws).run()
+    second = next(v for v in runs(ws) if v.overrides.get("train.x") == 0.6)
+    [confirm] = Records(ws).pending_cases()  # one seed against the champion's two: re-run it first
     assert confirm.tags == ["confirm"] and confirm.parent_ids == [second.id]
     assert confirm.overrides["train.x"] == 0.6 and confirm.overrides["train.seed"] != 1
     assert json.loads(ws.leaderboard.read_text())["best"] == first.id
@@ -456,7 +477,7 @@ def test_an_inconclusive_lead_gets_a_confirmation_run_that_decides(tmp_path: Pat
     board = json.loads(ws.leaderboard.read_text())
     assert board["best"] == second.id
     row = next(r for r in board["runs"] if r["run_id"] == second.id)
-    assert "also beat " in row["evidence"]
+    assert "best estimate" in row["evidence"] and row["seeds"] == 2
     assert "confirmation case" in ws.labbook.read_text()
 
 

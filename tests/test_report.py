@@ -28,8 +28,8 @@ def headless(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_report_renders_plots_and_tables_in_chromium(tmp_path: Path) -> None:
     ws = make_ws(tmp_path / "ws")
-    queue(ws, {"train.x": 0.2}, {"train.x": 0.7}, {"train.behavior": "crash"}, {"train.x": 0.4})
-    make_loop(ws).run()
+    queue(ws, {"train.x": 0.2}, {"train.x": 0.7}, {"train.behavior": "crash"}, {"train.x": 0.4}, {"train.x": 0.9})
+    make_loop(ws, batch_size=5).run()
     result = subprocess.run([AUTOPILOT, "report", "-w", str(ws.root)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     report = ws.root / "report.html"
@@ -38,12 +38,14 @@ def test_report_renders_plots_and_tables_in_chromium(tmp_path: Path) -> None:
 
     dom = headless("--dump-dom", report.as_uri()).stdout
     images = re.findall(r'<img[^>]+src="data:image/png;base64,', dom)
-    assert len(images) == 5  # best-so-far, curves, funnel, objective vs parameters, failures
+    # champion so far, curves, objective vs parameters, failures, parameter importance, parallel coordinates;
+    # no drone funnel: a command trainer reports none of its rates
+    assert len(images) == 6
     leaderboard = dom[dom.index('id="leaderboard"') : dom.index("</table>", dom.index('id="leaderboard"'))]
-    assert leaderboard.count("<tr") == 1 + 3  # header + the three completed runs
+    assert leaderboard.count("<tr") == 1 + 4  # header + the four completed runs
     failures = dom[dom.index('id="failures"') :]
     assert "crash" in failures
-    assert "Best run:" in dom
+    assert "Champion:" in dom and "winner" in dom
 
     shot = tmp_path / "report.png"
     headless(f"--screenshot={shot}", "--window-size=1200,1600", report.as_uri())

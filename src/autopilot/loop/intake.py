@@ -59,21 +59,25 @@ class Intake:
             budget_trials=self.budget_trials,
         )
 
-    def make_batch(self, history: list[RunView], guard: GuardState, dry_run: bool = False) -> list[Case]:
-        """Manual override first, then the proposer; every proposal validated, rejects to the ledger."""
+    def make_batch(
+        self, history: list[RunView], guard: GuardState, dry_run: bool = False, limit: int | None = None
+    ) -> list[Case]:
+        """Manual override first, then the proposer; every proposal validated, rejects to the ledger. ``limit``:
+        at most this many proposals (a budget's reserve keeps the rest of its trials for re-runs)."""
+        batch_size = self.batch_size if limit is None else max(1, min(self.batch_size, limit))
         proposals: list[Proposal] = []
         if self.proposer.runs_agent and not dry_run:
             self._run_agent(history)
         manual = self._manual_proposal(dry_run)
         if manual is not None:
             proposals.append(manual)
-        wanted = self.batch_size - len(proposals)
+        wanted = batch_size - len(proposals)
         if self.proposer.runs_agent and manual is not None:
             if self.loaded.validate(manual.overrides).ok:
                 manual.tags, manual.proposer = ["agent"], "agent"
                 wanted = 0  # the agent's one experiment is the batch
             else:
-                wanted = self.batch_size  # rejected below with its reasons; the GA proposes instead
+                wanted = batch_size  # rejected below with its reasons; the GA proposes instead
         if wanted > 0:
             made = self.proposer.propose(history, wanted, self.context(guard, history))
             for note in notes_of(made) if not dry_run else []:

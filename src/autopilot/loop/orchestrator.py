@@ -200,7 +200,7 @@ class Loop:
                 if not cases and budget is not None:
                     cases = self._final_reruns(budget)
                 if not cases:
-                    cases = self.make_batch(guard)
+                    cases = self.make_batch(guard, limit=self._room(budget))
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
                 if budget is not None:
@@ -327,8 +327,16 @@ class Loop:
             )
             self._requeue_once(record.case_id, record.attempt, "its loop died mid-run")
 
-    def make_batch(self, guard: GuardState, dry_run: bool = False) -> list[Case]:
-        return self.intake.make_batch(history_for_proposers(self.history()), guard, dry_run)
+    def make_batch(self, guard: GuardState, dry_run: bool = False, limit: int | None = None) -> list[Case]:
+        return self.intake.make_batch(history_for_proposers(self.history()), guard, dry_run, limit)
+
+    def _room(self, budget: Budget | None) -> int | None:
+        """How many new proposals a trial budget takes now: its trials left less the reserve for final re-runs."""
+        if budget is None or budget.trials is None:
+            return None
+        left, _ = usage(self.ws, self.history(), budget).left(budget)
+        reserve = reserve_trials(budget.trials)
+        return None if left is None else (left - reserve if left > reserve else left)
 
     # ------------------------------------------------------------------ executing
 

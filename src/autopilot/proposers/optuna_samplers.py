@@ -124,7 +124,7 @@ def _trial(
     if state is None:
         return None
     params = {k: overrides.get(k, base.get(k)) for k in dists}
-    if any(not _contains(dists[k], v) for k, v in params.items()):
+    if any(not contains(dists[k], v) for k, v in params.items()):
         return None  # set outside the tune ranges (by hand): Optuna cannot hold it
     value = None
     if state == TrialState.COMPLETE:
@@ -142,7 +142,8 @@ def _trial(
     )
 
 
-def _contains(dist: BaseDistribution, value: Any) -> bool:
+def contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` lies in ``dist`` (Optuna cannot hold a trial whose params do not)."""
     if value is None:
         return False
     try:

@@ -88,7 +88,7 @@ def to_optuna(ws: Workspace, exp: Experiment, storage: str | None, study_name: s
     import optuna
     from optuna.trial import TrialState, create_trial
 
-    from autopilot.proposers.optuna_samplers import distributions
+    from autopilot.proposers.optuna_samplers import contains, distributions
 
     dists = distributions(exp.space, bounds="safe")
     direction = optuna.study.StudyDirection.MAXIMIZE if exp.objective.maximize else optuna.study.StudyDirection.MINIMIZE
@@ -101,7 +101,7 @@ def to_optuna(ws: Workspace, exp: Experiment, storage: str | None, study_name: s
         if view.state in ("pending", "running"):
             continue
         params = {k: v for k, v in effective_params(ws, exp, view).items() if k in dists}
-        params = {k: v for k, v in params.items() if _contains(dists[k], v)}
+        params = {k: v for k, v in params.items() if contains(dists[k], v)}
         value = view.metrics.get(metric) if view.state == "complete" else None
         state = (
             TrialState.COMPLETE
@@ -140,13 +140,6 @@ def _curve(run_dir: Path, metric: str) -> dict[int, float]:
         if isinstance(step, int) and isinstance(value, int | float) and not isinstance(value, bool):
             curve[step] = float(value)
     return {step: value for step, value in curve.items() if math.isfinite(value)}
-
-
-def _contains(dist: Any, value: Any) -> bool:
-    try:
-        return bool(dist._contains(dist.to_internal_repr(value)))
-    except (ValueError, TypeError):
-        return False
 
 
 def _scalar(value: Any) -> bool:

@@ -79,7 +79,9 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
         f"<td><code>{_e(json.dumps(r['overrides'], sort_keys=True))}</code></td></tr>"
         for r in rows
     )
-    insights = "".join(_insight_row(v) for v in reversed(history) if v.summary)
+    # The behaviour rules and the funnel speak of the drone task's rates: shown only where runs report them.
+    funnel_reported = any(v.metrics.get(key) is not None for v in history for key, _ in plots.FUNNEL[:3])
+    insights = "".join(_insight_row(v) for v in reversed(history) if v.summary) if funnel_reported else ""
     failures = Records(ws).failures()[-50:]
     failure_rows = "".join(
         f"<tr><td>{_e(f.get('time', '')[:19])}</td><td>{_e(f.get('run_id') or f.get('case_id'))}"
@@ -105,9 +107,7 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
 <h2>Leaderboard</h2>
 <table id="leaderboard"><tr><th>#</th><th>run</th><th>{_e(metric)}</th><th>95% CI</th><th>feasible</th><th>proposer</th>
 <th>overrides (vs baseline)</th></tr>{board}</table>
-<h2>Behavioural insights</h2>
-<table id="insights"><tr><th>run</th><th>severity</th><th>next focus</th><th>insights</th><th>funnel</th></tr>
-{insights}</table>
+{_insights_section(insights)}
 <h2>Failures (latest 50)</h2>
 <table id="failures"><tr><th>time</th><th>run / case</th><th>class</th><th>reason</th></tr>{failure_rows}</table>
 </body></html>
@@ -142,3 +142,12 @@ def write_report(ws: Workspace, exp: Experiment, baseline: dict[str, Any], out: 
     path = out or ws.report
     atomic_write_text(path, render(ws, exp, baseline))
     return path
+
+
+def _insights_section(rows: str) -> str:
+    if not rows:
+        return ""
+    return (
+        '<h2>Behavioural insights</h2>\n<table id="insights"><tr><th>run</th><th>severity</th><th>next focus</th>'
+        f"<th>insights</th><th>funnel</th></tr>\n{rows}</table>"
+    )

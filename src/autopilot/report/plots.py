@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import sys
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -200,7 +201,9 @@ def optuna_views(ws: Any, exp: Any) -> list[Any]:
     figures = []
     for draw in (ovm.plot_param_importances, ovm.plot_parallel_coordinate):
         try:
-            figures.append(draw(study).figure)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                figures.append(draw(study).figure)
         except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. every run at the same value
             continue
     return figures
