@@ -121,6 +121,7 @@ def auc(curve: list[tuple[int, float]], budget: int) -> float:
 def latency(names: list[str], n_history: int = 500, reps: int = 3) -> dict[str, float]:
     """Milliseconds for a batch of 4 with ``n_history`` runs behind it, as the loop calls a proposer it keeps:
     each call sees the 4 runs of the previous batch as new."""
+    from autopilot.experiment.schema import ProposerSpec
     from autopilot.proposers.registry import make_proposer
     from autopilot.testing import context, random_history  # a synthetic history over the default space
 
@@ -128,10 +129,12 @@ def latency(names: list[str], n_history: int = 500, reps: int = 3) -> dict[str, 
     out = {}
     for name in names:
         proposer = make_proposer(name)
-        proposer.propose(history[: n_history - 4], 4, context(seed=1))  # the batch before, and warm imports
+        proposer.propose(
+            history[: n_history - 4], 4, context(seed=1, options=ProposerSpec())
+        )  # the batch before, and warm imports
         start = time.perf_counter()
         for r in range(reps):
-            proposer.propose(history[: n_history + 4 * r], 4, context(seed=2 + r))
+            proposer.propose(history[: n_history + 4 * r], 4, context(seed=2 + r, options=ProposerSpec()))
         out[name] = (time.perf_counter() - start) / reps * 1000
     return out
 

@@ -26,12 +26,15 @@ def context(
     space: SearchSpace = SPACE,
     baseline: dict[str, Any] = BASELINE,
     objective: Objective | None = None,
+    options: ProposerSpec | None = None,
 ) -> Context:
+    """A proposer's context. By default Protein fits its GPs in 100 steps, not 1000: the contract tests are
+    about determinism and validity, not fit quality (a benchmark passes ``ProposerSpec()``)."""
     return Context(
         space=space,
         objective=objective or Objective(),
         baseline=baseline,
-        options=ProposerSpec(),
+        options=options or ProposerSpec(protein_gp_steps=100),
         seed=seed,
         safe_mode=safe_mode,
         last_analysis=analysis,

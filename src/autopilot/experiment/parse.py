@@ -43,6 +43,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "objective.evaluation.seed_offset": (0, 2**31 - 1),
     "objective.confidence": (0.5, 0.9999),
     "proposer.seed": (0, 2**32 - 1),
+    "proposer.protein_gp_steps": (10, 100_000),
     "proposer.ga.exploit_fraction": (0.0, 1.0),
     "proposer.ga.top_k": (1, None),
     "proposer.ga.sigma": (0.0, 10.0),

@@ -91,6 +91,7 @@ class ProposerSpec:
     agent: AgentOptions = field(default_factory=AgentOptions)
     behavior: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_BEHAVIOR_TABLE))
     optuna: dict[str, Any] = field(default_factory=dict)  # keyword arguments of an optuna:<SamplerClass> proposer
+    protein_gp_steps: int = 1000  # Adam steps per fit of Protein's GPs (PufferLib's 1000); fewer: faster batches
 
 
 @dataclass

@@ -86,7 +86,7 @@ class ProteinProposer(Proposer):
             observed += 1
         space = protein.hyperparameters
         out = []
-        with _fit_once_per_batch():
+        with _fit_once_per_batch(context.options.protein_gp_steps):
             for i in range(n):
                 out.append(self._one(protein, space, numeric, observed, i, context))
         return out
@@ -117,7 +117,7 @@ class ProteinProposer(Proposer):
 
 
 @contextlib.contextmanager
-def _fit_once_per_batch() -> Any:
+def _fit_once_per_batch(num_steps: int) -> Any:
     """Protein refits its two GPs (score, cost) on every ``suggest``; within one batch the data do not change,
     so the fits after the first two are skipped and every suggestion uses the same fitted GPs."""
     from pufferlib import sweep
@@ -128,7 +128,7 @@ def _fit_once_per_batch() -> Any:
     def train_once(*args: Any, **kwargs: Any) -> Any:
         nonlocal fits
         fits += 1
-        return real_train(*args, **kwargs) if fits <= 2 else None
+        return real_train(*args, **{**kwargs, "num_steps": num_steps}) if fits <= 2 else None
 
     sweep.gp.util.train = train_once
     try:
