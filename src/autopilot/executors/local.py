@@ -80,6 +80,9 @@ class LocalExecutor:
             log.close()
             on_start(spec, None)
             return TrialOutcome(spec.run_id, stopped_by="not_found", detail=f"{spec.argv[0]}: {exc.strerror}")
+        except BaseException:
+            log.close()
+            raise
         log.start()
         try:
             on_start(spec, proc.pid)
@@ -166,11 +169,9 @@ class CappedLog:
         self._thread.start()
 
     def _pump(self) -> None:
-        while True:
+        while not self._closing.is_set():  # checked on every pass: a writer that never stops cannot hold us
             ready, _, _ = select.select([self.read_fd], [], [], 0.2)
             if not ready:
-                if self._closing.is_set():
-                    return
                 continue
             chunk = os.read(self.read_fd, 1 << 16)
             if not chunk:
