@@ -134,17 +134,9 @@ class Loop:
         return self._guarded(self._step)
 
     def _guarded(self, body: Callable[[], LoopResult]) -> LoopResult:
-        try:
-            return self._stopped_cleanly(body)
-        finally:
-            if self.study_run is not None:
-                self.study_run.finish()
-                self.study_run = None
-
-    def _stopped_cleanly(self, body: Callable[[], LoopResult]) -> LoopResult:
         """A full disk or a vanished workspace ends the loop with one line (exit 1), and PAUSE_AUTORUN where it
         can still be written; the records stay as they were (every write is atomic), and the next loop settles
-        a run whose trainer had finished."""
+        a run whose trainer had finished. The study's W&B run is closed however the loop ends."""
         try:
             return body()
         except OSError as exc:
@@ -157,6 +149,10 @@ class Loop:
             with contextlib.suppress(OSError):
                 atomic_write_text(self.ws.pause_file, f"loop stopped: {reason}\n")
             return LoopResult(1, f"stopped: {reason}", self.finished_runs)
+        finally:
+            if self.study_run is not None:
+                self.study_run.finish()
+                self.study_run = None
 
     def _run(self) -> LoopResult:
         with WorkspaceLock(self.ws.lock_file), self._signals():
