@@ -4,8 +4,9 @@ search space's tune ranges, each a real `autopilot run` trial, with learning cur
     .venv/bin/python -m benchmarks.record_runs --runs 160 --steps 2500000 --episodes 256 --work /tmp/record
     .venv/bin/python -m benchmarks.record_runs --export benchmarks/data/drone_runs.jsonl --work /tmp/record
 
-The export is small (one JSON line per run: the overrides, the curve subsampled to at most 40 points, the
-held-out evaluation counts, steps and wall time) and is committed; the workspace is not.
+The export is small (one JSON line per run: the overrides and training seed, the curves of every rate and
+of the mean reward subsampled to at most 40 points with the episodes behind each, the held-out evaluation,
+steps and wall time) and is committed; the workspace is not. The recording resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from autopilot.workspace.atomic import read_jsonl
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records
 from autopilot.workspace.run_folder import RunFolder
@@ -64,33 +66,43 @@ def record(work: Path, runs: int, steps: int, episodes: int, seed: int) -> None:
     )
 
 
+RATES = ("success_rate", "grip_rate", "carry_rate", "hover_rate", "collision_rate", "mean_reward")
+MAX_POINTS = 40  # per curve, evenly subsampled
+
+
 def export(work: Path, out: Path) -> int:
+    """One JSON line per run: the overrides and training seed, the learning curve of every rate and of the
+    mean reward with the episodes behind each point (``curves``, ``curve_episodes``; ``curve`` is success alone,
+    for the surrogate), the held-out evaluation counts, steps and wall time."""
     ws = Workspace(work / "ws")
     lines = []
     for view in Records(ws).history():
         folder = RunFolder(ws.runs / view.id)
-        curve = []
-        for line in folder.metrics.read_text().splitlines() if folder.metrics.exists() else []:
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            value = (item.get("metrics") or {}).get("success_rate")
-            if isinstance(value, int | float):
-                curve.append([int(item["step"]), round(float(value), 4)])
-        stride = max(1, len(curve) // 40)
-        curve = curve[::stride][-40:] if curve else []
-        episodes = []
-        if folder.eval_episodes.exists():
-            episodes = [json.loads(x) for x in folder.eval_episodes.read_text().splitlines() if x.strip()]
+        points = []
+        for item in read_jsonl(folder.metrics):
+            metrics = item.get("metrics") or {}
+            if isinstance(item.get("step"), int) and isinstance(metrics.get("success_rate"), int | float):
+                points.append(item)
+        stride = max(1, len(points) // MAX_POINTS)
+        points = points[::stride][-MAX_POINTS:]
+        curves = {
+            name: [[int(p["step"]), round(float(p["metrics"][name]), 4)] for p in points if name in p["metrics"]]
+            for name in RATES
+        }
+        episodes = read_jsonl(folder.eval_episodes)
         lines.append(
             {
                 "run_id": view.id,
                 "state": view.state,
                 "overrides": view.overrides,
-                "curve": curve,
+                "train_seed": view.record.seed,
+                "tags": view.record.tags,
+                "curve": curves["success_rate"],
+                "curves": curves,
+                "curve_episodes": [[int(p["step"]), p["metrics"].get("environment/episodes")] for p in points],
                 "eval_successes": sum(bool(e.get("success")) for e in episodes),
                 "eval_episodes": len(episodes),
+                "eval_rates": {k: v for k, v in view.metrics.items() if k in RATES},
                 "steps": (view.summary or {}).get("steps"),
                 "wall_s": view.record.wall_s,
                 "selection": ((view.summary or {}).get("selection") or {}).get("chosen"),
