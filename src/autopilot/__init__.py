@@ -1,6 +1,13 @@
 """autopilot: an autonomous, auditable experiment loop."""
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what type checkers see; at run time the API is imported on first use (below)
+    from autopilot.api import Study, open
+
+__all__ = ["Study", "__version__", "open"]
 
 
 def __getattr__(name: str) -> object:
