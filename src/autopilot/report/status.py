@@ -159,8 +159,8 @@ def render_leaderboard(ws: Workspace, top: int = 10) -> str:
     history = Records(ws).history()
     rows = leaderboard_rows(history, exp.objective, decide(history, exp.objective, ws.runs))[:top]
     metric = exp.objective.metric
-    table = Table(title=f"leaderboard ({metric}, {exp.objective.mode}; * = best by the promotion rule)")
-    for col in ("#", "run", metric, "95% CI", "feasible", "proposer", "overrides"):
+    table = Table(title=f"leaderboard ({metric}, {exp.objective.mode}; * = the champion, the best estimate)")
+    for col in ("#", "run", metric, "95% CI", "estimate (seeds)", "feasible", "proposer", "overrides"):
         table.add_column(col)
     for row in rows:
         interval = row["interval"]
@@ -175,6 +175,7 @@ def render_leaderboard(ws: Workspace, top: int = 10) -> str:
             row["run_id"],
             _fmt(row["objective"][metric]),
             ci,
+            f"{_fmt(row['estimate'])} ({row['seeds']})" if row.get("seeds") else "-",
             str(row["feasible"]),
             row["proposer"],
             overrides or "(baseline)",
