@@ -25,15 +25,6 @@ _CLASSES: dict[str, str] = {
 PROPOSER_NAMES: tuple[str, ...] = tuple(_CLASSES)
 
 
-def proposer_class(name: str) -> type[Proposer]:
-    where = _CLASSES.get(name)
-    if where is None:
-        raise ValueError(f"proposer.name: {name!r} is not available; available: {', '.join(sorted(_CLASSES))}")
-    module, _, attr = where.partition(":")
-    cls: type[Proposer] = getattr(importlib.import_module(module), attr)
-    return cls
-
-
 OPTUNA_PREFIX = "optuna:"
 
 
@@ -55,8 +46,14 @@ def proposer_problem(name: str) -> str | None:
 
 
 def make_proposer(name: str) -> Proposer:
+    """A fresh proposer; a name that is none raises ValueError with ``proposer_problem``'s line."""
+    problem = proposer_problem(name)
+    if problem:
+        raise ValueError(problem)
     if name.startswith(OPTUNA_PREFIX):
         from autopilot.proposers.optuna_samplers import NamedSamplerProposer
 
         return NamedSamplerProposer(name[len(OPTUNA_PREFIX) :])
-    return proposer_class(name)()
+    module, _, attr = _CLASSES[name].partition(":")
+    cls: type[Proposer] = getattr(importlib.import_module(module), attr)
+    return cls()
