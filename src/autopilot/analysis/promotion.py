@@ -84,14 +84,13 @@ class Promotion:
 def configs(history: list[RunView], objective: Objective) -> list[Config]:
     """Completed runs grouped into configs (a run and its confirmations), in time order, with estimates."""
     complete = [v for v in history if v.state == "complete" and v.score is not None]
-    sign = 1.0 if objective.maximize else -1.0
     roots = {v.id: Config(v, [v], 0.0) for v in complete if "confirm" not in v.record.tags}
     for v in complete:
         if "confirm" in v.record.tags and v.record.parent_ids and v.record.parent_ids[0] in roots:
             roots[v.record.parent_ids[0]].runs.append(v)
     out = list(roots.values())
     for c in out:
-        c.mean = sign * float(np.mean([float(v.metrics[objective.metric]) for v in c.runs]))
+        c.mean = float(np.mean([float(v.score or 0.0) for v in c.runs]))  # score: signed, higher is better
     _shrink(out)
     return out
 
