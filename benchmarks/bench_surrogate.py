@@ -27,6 +27,7 @@ import platform
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,101 +35,27 @@ import numpy as np
 
 from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
 from autopilot.analysis.promotion import confirmations_due, decide, final_reruns, reserve_trials
-from autopilot.config import to_dotted
 from autopilot.experiment import presets
 from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
+from autopilot.proposers.auto import AutoProposer
 from autopilot.proposers.base import Context
 from autopilot.proposers.registry import make_proposer
-from autopilot.space import Parameter, SearchSpace
 from autopilot.workspace.records import RunRecord, RunView
 from benchmarks.aa_promotion import make_run
-
-DATA = Path(__file__).resolve().parent / "data" / "drone_runs.jsonl"
-SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
+from benchmarks.surrogate import SPACE, Surrogate, first_random_runs, load_runs, random_configs
 
 
-def coordinates(overrides: dict[str, Any], baseline: dict[str, Any]) -> np.ndarray:
-    """A config as a point in [0, 1]^d over the tunable keys (log keys on a log scale)."""
-    flat, base = to_dotted(overrides), to_dotted(baseline)
-    out = []
-    for name, p in sorted(SPACE.params.items()):
-        if not p.tunable:
-            continue
-        out.append(_unit(p, flat.get(name, base.get(name))))
-    return np.asarray(out)
-
-
-def _unit(p: Parameter, value: Any) -> float:
-    if p.type in ("bool", "categorical"):
-        choices = [False, True] if p.type == "bool" else list(p.choices)
-        return choices.index(value) / max(1, len(choices) - 1) if value in choices else 0.5
-    low, high = p.tune_bounds()
-    v = min(max(float(value), low), high)
-    if (p.scale == "log" or p.type == "pow2") and low > 0:
-        return (math.log(v) - math.log(low)) / (math.log(high) - math.log(low))
-    return (v - low) / (high - low) if high > low else 0.5
-
-
-GRID = np.linspace(0.05, 1.0, 20)
-
-
-def _on_grid(curve: list[list[float]], total: int) -> np.ndarray:
-    out = []
-    for fraction in GRID:
-        before = [v for step, v in curve if step <= fraction * total + 1]
-        out.append(float(np.mean(before[-3:])) if before else 0.0)
-    return np.asarray(out)
-
-
-class Surrogate:
-    def __init__(self, rows: list[dict[str, Any]], baseline: dict[str, Any]) -> None:
-        self.baseline = baseline
-        self.x = np.stack([coordinates(r["overrides"], baseline) for r in rows])
-        self.y = np.asarray([r["eval_successes"] / r["eval_episodes"] for r in rows])
-        # Learning curves on a common grid of fractions of the step budget (the last 3 logs before each point).
-        self.curves = np.stack([_on_grid(r["curve"], r["steps"]) for r in rows])
-        self.bandwidth = min((0.05, 0.08, 0.12, 0.18, 0.25, 0.35), key=lambda h: self._loo_error(h))
-
-    def _weights(self, points: np.ndarray, h: float) -> np.ndarray:
-        d2 = ((points[:, None, :] - self.x[None, :, :]) ** 2).mean(axis=2)
-        return np.exp(-d2 / (2 * h * h))
-
-    def _loo(self, h: float) -> np.ndarray:
-        w = self._weights(self.x, h)
-        np.fill_diagonal(w, 0.0)
-        return (w @ self.y) / np.maximum(w.sum(axis=1), 1e-12)
-
-    def _loo_error(self, h: float) -> float:
-        return float(np.mean((self._loo(h) - self.y) ** 2))
-
-    def fit_quality(self) -> tuple[float, float]:
-        """Leave-one-out rank correlation and mean absolute error on the recorded runs."""
-        pred = self._loo(self.bandwidth)
-        rho = spearman(pred, self.y)
-        return rho, float(np.mean(np.abs(pred - self.y)))
-
-    def true_curve(self, overrides: dict[str, Any]) -> np.ndarray:
-        w = self._weights(coordinates(overrides, self.baseline)[None, :], self.bandwidth)[0]
-        return np.clip((w @ self.curves) / max(w.sum(), 1e-12), 0.0, 1.0)
-
-    def true_success(self, overrides: dict[str, Any]) -> float:
-        w = self._weights(coordinates(overrides, self.baseline)[None, :], self.bandwidth)[0]
-        return float(np.clip((w @ self.y) / max(w.sum(), 1e-12), 0.0, 1.0))
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Rank correlation (average ranks for ties)."""
-
-    def ranks(v: np.ndarray) -> np.ndarray:
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v), dtype=float)
-        for value in np.unique(v):  # ties share their mean rank
-            r[v == value] = r[v == value].mean()
-        return r
-
-    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+def simulate(
+    surrogate: Surrogate, overrides: dict[str, Any], steps: int, rng: np.random.Generator
+) -> tuple[float, list[dict[str, Any]]]:
+    """One simulated training: the success it reaches on its seed and its metrics lines (a real neighbour's
+    curve, shifted to that success, with the episodes behind each point)."""
+    achieved, curve = surrogate.train(overrides, rng)
+    lines = [
+        {"step": max(1, int(f * steps)), "metrics": {"success_rate": v, "environment/episodes": e}} for f, v, e in curve
+    ]
+    return achieved, lines
 
 
 def one_study(
@@ -149,7 +76,7 @@ def one_study(
         budget_trials=trials,
     )
     pruner = PRUNERS[variant](steps) if variant else None
-    proposer = make_proposer(proposer_name)
+    proposer = VARIANTS[proposer_name]() if proposer_name in VARIANTS else make_proposer(proposer_name)
     budget = trials * steps
     history: list[RunView] = []
     curves: dict[str, list[dict[str, Any]]] = {}
@@ -177,14 +104,10 @@ def one_study(
         for overrides, parent_id in todo:
             if used_steps >= budget:
                 break
-            true_curve = surrogate.true_curve(overrides)
-            noisy = np.clip(true_curve + rng.normal(0.0, 0.03, len(GRID)), 0.0, 1.0)
-            lines = [
-                {"step": int(f * steps), "metrics": {"success_rate": float(v)}}
-                for f, v in zip(GRID, noisy, strict=True)
-            ]
+            achieved, lines = simulate(surrogate, overrides, steps, rng)
             i = len(history) + 1
-            stopped = prune_point(pruner, lines, steps, list(curves.values())) if pruner and not parent_id else None
+            exempt = pruner is None or parent_id or (hasattr(pruner, "exempt") and pruner.exempt(i))
+            stopped = None if exempt else prune_point(pruner, lines, steps, list(curves.values()))
             if stopped is not None:
                 view = pruned_run(i, overrides)
                 pruned_truth.append(surrogate.true_success(overrides))
@@ -192,7 +115,7 @@ def one_study(
                 used_steps += lines[stopped]["step"]
             else:
                 p = surrogate.true_success(overrides)
-                view = make_run(runs, i, rng.random(episodes) < p, parent_id, overrides, steps)
+                view = make_run(runs, i, rng.random(episodes) < achieved, parent_id, overrides, steps)
                 truth[view.id] = p
                 curves[view.id] = lines
                 used_steps += steps
@@ -231,7 +154,7 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
         sampler=optuna.samplers.TPESampler(
             seed=seed, multivariate=True, n_startup_trials=startup_trials_for(trials, startup_trials)
         ),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=len(GRID)),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=RESOURCES),
     )
     dists = distributions(SPACE)
     budget = trials * steps
@@ -239,20 +162,19 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
     while used < budget:
         trial = study.ask(dists)
         overrides = dict(trial.params)
-        noisy = np.clip(surrogate.true_curve(overrides) + rng.normal(0.0, 0.03, len(GRID)), 0.0, 1.0)
+        achieved, lines = simulate(surrogate, overrides, steps, rng)
         pruned = False
-        for k, (fraction, value) in enumerate(zip(GRID, noisy, strict=True)):
-            trial.report(float(value), k + 1)
+        for resource, step, value in resource_points(lines, steps):
+            trial.report(value, resource)
             if trial.should_prune():
-                used += int(fraction * steps)
+                used += step
                 study.tell(trial, state=TrialState.PRUNED)
                 pruned = True
                 break
         if not pruned:
             used += steps
-            p = surrogate.true_success(overrides)
-            truth[trial.number] = p
-            study.tell(trial, float(np.mean(rng.random(episodes) < p)))  # the evaluation's success rate
+            truth[trial.number] = surrogate.true_success(overrides)
+            study.tell(trial, float(np.mean(rng.random(episodes) < achieved)))  # the evaluation's success rate
         done = [t for t in study.trials if t.state == TrialState.COMPLETE]
         curve.append((used, truth[study.best_trial.number] if done else 0.0))
     return {
@@ -268,6 +190,25 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
         "curve": curve,
         "latency_ms": 0.0,
     }
+
+
+# Candidate settings of the default, measured before one becomes it (NAME+PRUNER works with these too).
+VARIANTS: dict[str, Any] = {
+    "auto_sobol": lambda: AutoProposer(near_share=0.0),
+    "auto_quarter": lambda: AutoProposer(near_share=0.25),
+}
+
+RESOURCES = 20  # Optuna's and Tune's resource: twentieths of the step budget
+
+
+def resource_points(lines: list[dict[str, Any]], steps: int) -> list[tuple[int, int, float]]:
+    """(resource, step, value): the last metrics line in each twentieth of the budget, as a trial reports
+    once per resource unit to Optuna's and Tune's pruners."""
+    out: dict[int, tuple[int, float]] = {}
+    for x in lines:
+        resource = min(RESOURCES, max(1, math.ceil(RESOURCES * x["step"] / steps)))
+        out[resource] = (int(x["step"]), float(x["metrics"]["success_rate"]))
+    return [(r, step, v) for r, (step, v) in sorted(out.items())]
 
 
 def startup_trials_for(trials: int, rule: Any) -> int:
@@ -319,9 +260,9 @@ def ray_asha_study(seed: int, surrogate: Surrogate, trials: int, batch: int, ste
 
     def trainable(config: dict[str, Any]) -> None:
         rng = np.random.default_rng([seed, abs(hash(json.dumps(config, sort_keys=True))) % 2**31])
-        noisy = np.clip(surrogate.true_curve(config) + rng.normal(0.0, 0.03, len(GRID)), 0.0, 1.0)
-        for fraction, value in zip(GRID, noisy, strict=True):
-            tune.report({"success_rate": float(value), "steps": int(fraction * steps)})
+        _, lines = simulate(surrogate, config, steps, rng)
+        for _, step, value in resource_points(lines, steps):
+            tune.report({"success_rate": value, "steps": step})
 
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 2 / batch}),
@@ -329,7 +270,7 @@ def ray_asha_study(seed: int, surrogate: Surrogate, trials: int, batch: int, ste
         tune_config=tune.TuneConfig(
             metric="success_rate",
             mode="max",
-            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=len(GRID), grace_period=2),
+            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=RESOURCES, grace_period=2),
             search_alg=BasicVariantGenerator(random_state=seed, max_concurrent=batch),
             num_samples=8 * trials,
             reuse_actors=True,
@@ -340,7 +281,9 @@ def ray_asha_study(seed: int, surrogate: Surrogate, trials: int, batch: int, ste
     best = results.get_best_result(metric="success_rate", mode="max", scope="last")
     champion = surrogate.true_success(best.config or {})
     every = [results[i] for i in range(len(results))]
-    finished = [r for r in every if r.metrics and int(r.metrics.get("steps", 0)) >= int(GRID[-1] * steps)]
+    finished = [
+        r for r in every if r.metrics and int(r.metrics.get("steps", 0)) >= steps * (RESOURCES - 1) // RESOURCES
+    ]
     return {
         "proposer": "ray_asha",
         "seed": seed,
@@ -416,6 +359,13 @@ PRUNERS: dict[str, Any] = {
         "success_rate", rungs=(0.1, 0.25, 0.5, 0.75), keep_fraction=1 / 3, min_delta=0.0
     ),
     "sha_c": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75), min_delta=0.01),
+    # noise-aware: rank only, 2 standard errors, rungs at a third, half and three quarters, 1 trial in 4 exempt
+    "nsha": lambda steps: SuccessiveHalvingPruner(
+        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=2.0, exempt_every=4
+    ),
+    "nsha1": lambda steps: SuccessiveHalvingPruner(
+        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=1.0, exempt_every=4
+    ),
     "optuna_sha": OptunaSuccessiveHalving,
 }
 
@@ -473,36 +423,45 @@ def main() -> int:
     parser.add_argument(
         "--proposers",
         nargs="+",
-        # The first is the default a user gets: hybrid, with the loop's successive halving (on for a budgeted
-        # study); then the peers as their users run them.
-        default=["hybrid+sha", "random", "tpe", "optuna_tpe_hyperband", "cmaes", "ray_asha", "hybrid"],
-        help="NAME (a registered proposer), NAME+sha, NAME+optuna_sha, optuna_tpe_hyperband or ray_asha",
+        # The first is the default a user gets, with the loop's early stopping (on for a budgeted study); then
+        # the peers as their users run them.
+        default=["auto+nsha", "hybrid+sha", "tpe+sha", "random", "optuna_tpe_hyperband"],
+        help="NAME (a registered proposer), NAME+PRUNER (" + ", ".join(PRUNERS) + "), optuna_tpe_hyperband, ray_asha",
     )
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=60)
     parser.add_argument(
         "--first-seed", type=int, default=0, help="study seeds FIRST..FIRST+SEEDS-1 (develop on 0-59, report on 100+)"
     )
     parser.add_argument("--trials", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--episodes", type=int, default=256, help="evaluation episodes per simulated trial")
-    parser.add_argument("--target", type=float, default=0.5)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--half", choices=["all", "A", "B"], default="all", help="fit to this half of the recorded configs only"
+    )
+    parser.add_argument("--refit", type=int, help="fit to a bootstrap resample of the configs (its seed)")
     parser.add_argument("--out", type=Path, help="write the per-study results as JSON here")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["state"] == "complete" and r["eval_episodes"]]
-    steps = int(np.median([r["steps"] for r in rows]))
+    runs_data = load_runs()
+    steps = int(np.median([r.steps for r in runs_data]))
     baseline = presets.baseline_config("builtin", "drone_delivery", "quick")
     baseline["train"]["total_timesteps"] = steps
-    surrogate = Surrogate(rows, baseline)
-    rho, mae = surrogate.fit_quality()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn notes length scales at their bound: a key that does not matter
+        surrogate = Surrogate(runs_data, baseline, half=args.half, bootstrap=args.refit)
+    fit = surrogate.fidelity(random_configs(2000), first_random_runs(runs_data))
+    targets = (fit["p90"], fit["p98"])
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(
-        f"surrogate: {len(rows)} recorded runs of {steps:,} steps; bandwidth {surrogate.bandwidth}; leave-one-out "
-        f"Spearman {rho:.3f}, mean absolute error {mae:.3f}; recorded success: median "
-        f"{np.median(surrogate.y):.3f}, max {surrogate.y.max():.3f}"
+        f"surrogate: {fit['runs']} recorded runs of ~{steps:,} steps, {fit['configs']} configs "
+        f"({fit['replicated_configs']} on 3+ seeds), half {args.half}, refit {args.refit}; leave-one-out Spearman "
+        f"{fit['loo_spearman']:.3f}, MAE {fit['loo_mae']:.3f}, top-decile recall {fit['top_decile_recall']:.2f}; "
+        f"seed noise {fit['seed_sd_logit']:.2f} (logit sd)"
     )
+    for label, d in (("data, random runs", fit["data_random"]), ("surrogate, random configs", fit["random_seen"])):
+        print(f"  {label}: median {d['median']:.3f}, share above 0.5 {d['above_0.5']:.2f}, max {d['max']:.3f}")
+    print(f"  length scales (large = the key hardly matters): {fit['length_scales']}")
+    print(f"  targets: the landscape's 90th percentile {targets[0]:.3f}, 98th {targets[1]:.3f}")
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.proposers:
@@ -522,43 +481,43 @@ def main() -> int:
     default = args.proposers[0]
     base = {r["seed"]: r for r in results if r["proposer"] == default}
     print(
-        f"\nbudget {args.trials} trials x {steps:,} steps = {budget:,} steps; {args.seeds} study seeds; "
-        f"target {args.target}; differences are {default} minus the peer, paired by study seed; steps to "
-        f"target count a study that never reached it as twice the budget ({2 * budget:,})"
+        f"\nbudget {args.trials} trials x {steps:,} steps = {budget:,} steps; study seeds {args.first_seed}-"
+        f"{args.first_seed + args.seeds - 1}; differences are {default} minus the peer, paired by study seed; "
+        f"steps to a target count a study that never reached it as twice the budget ({2 * budget:,})"
     )
     print(
-        f"| proposer | champion's true success at budget | {default} minus peer | steps to target (median) | "
-        f"{default} / peer | AUC of champion-so-far | studies | latency (ms) |"
+        f"| proposer | champion's true success (median) | {default} minus peer | champion / best tried | "
+        f"steps to p90 | {default} / peer | steps to p98 | {default} / peer | studies |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
-    def capped(r: dict[str, Any]) -> float:
-        return min(steps_to(r["curve"], args.target), 2.0 * budget)
+    def capped(r: dict[str, Any], target: float) -> float:
+        return min(steps_to(r["curve"], target), 2.0 * budget)
 
     for name in args.proposers:
         rs = sorted((r for r in results if r["proposer"] == name), key=lambda r: r["seed"])
         champ = [r["champion_true"] for r in rs]
-        reach = [capped(r) for r in rs]
-        area = [auc(r["curve"], budget) for r in rs]
         ours = [base[r["seed"]] for r in rs]
-        never = sum(x >= 2.0 * budget for x in reach)
+        share = [r["champion_true"] / r["best_true_seen"] if r["best_true_seen"] else 1.0 for r in rs]
+        cells = []
+        for target in targets:
+            reach = [capped(r, target) for r in rs]
+            never = sum(x >= 2.0 * budget for x in reach)
+            versus = "-" if name == default else ratio([capped(o, target) for o in ours], reach, rng)
+            cells += [f"{np.median(reach):.3g} ({never} never)", versus]
         pruned = sum(r["pruned"] for r in rs)
         lost = "n/a" if any(r["pruned_the_best"] is None for r in rs) else sum(r["pruned_the_best"] for r in rs)
         studies = (
-            f"exit codes {sorted({r['exit_code'] for r in rs})}, {min(r['trials'] for r in rs)}-"
-            f"{max(r['trials'] for r in rs)} trials ({pruned} pruned; "
-            f"the best pruned in {lost})"
+            f"exit codes {sorted({r['exit_code'] for r in rs})}; {min(r['trials'] for r in rs)}-"
+            f"{max(r['trials'] for r in rs)} trials, {pruned} pruned (the best pruned in {lost}); "
+            f"{max(r['steps_used'] for r in rs):,} steps max"
         )
+        versus = "-" if name == default else paired([o["champion_true"] for o in ours], champ, rng)
         print(
-            f"| {name} | {np.median(champ):.3f} | "
-            f"{'-' if name == default else paired([o['champion_true'] for o in ours], champ, rng)} | "
-            f"{np.median(reach):.3g} ({never} of {len(rs)} never) | "
-            f"{'-' if name == default else ratio([capped(o) for o in ours], reach, rng)} | "
-            f"{np.median(area):.3f} | {studies}, {max(r['steps_used'] for r in rs):,} steps max | "
-            f"{np.median([r['latency_ms'] for r in rs]):.0f} |"
+            f"| {name} | {np.median(champ):.3f} | {versus} | {np.median(share):.2f} | {' | '.join(cells)} | {studies} |"
         )
     if args.out:
-        args.out.write_text(json.dumps(results))
+        args.out.write_text(json.dumps({"fidelity": fit, "studies": results}))
     return 0
 
 

@@ -2,6 +2,7 @@
 search space's tune ranges, each a real `autopilot run` trial, with learning curves and held-out evaluation.
 
     .venv/bin/python -m benchmarks.record_runs --runs 160 --steps 2500000 --episodes 256 --work /tmp/record
+    .venv/bin/python -m benchmarks.record_runs --replicate RUNS.jsonl --configs 40 --work /tmp/rep
     .venv/bin/python -m benchmarks.record_runs --export benchmarks/data/drone_runs.jsonl --work /tmp/record
 
 The export is small (one JSON line per run: the overrides and training seed, the curves of every rate and
@@ -16,19 +17,21 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from autopilot.ids import case_id_for
 from autopilot.workspace.atomic import read_jsonl
 from autopilot.workspace.layout import Workspace
-from autopilot.workspace.records import Records
+from autopilot.workspace.records import Case, Records
 from autopilot.workspace.run_folder import RunFolder
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 
 
-def record(work: Path, runs: int, steps: int, episodes: int, seed: int) -> None:
-    root = work / "ws"
+def init_workspace(root: Path, steps: int, episodes: int) -> None:
+    """A workspace whose baseline trains ``steps`` steps and whose guardrails never halt the recording."""
     if not root.exists():
         subprocess.run([AUTOPILOT, "init", str(root)], check=True)
         path = root / "configs" / "baseline_quick.json"
@@ -43,6 +46,11 @@ def record(work: Path, runs: int, steps: int, episodes: int, seed: int) -> None:
         experiment["guardrails"]["max_critical_class_count"] = 10_000
         experiment["guardrails"]["safe_mode_fail_rate"] = 1.0
         (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
+
+
+def record(work: Path, runs: int, steps: int, episodes: int, seed: int, proposer: str) -> None:
+    root = work / "ws"
+    init_workspace(root, steps, episodes)
     done = len(Records(Workspace(root)).history())
     batches = max(0, -(-(runs - done) // 4))
     subprocess.run(
@@ -52,7 +60,7 @@ def record(work: Path, runs: int, steps: int, episodes: int, seed: int) -> None:
             "-w",
             str(root),
             "--proposer",
-            "random",
+            proposer,
             "--seed",
             str(seed),
             "--batch-size",
@@ -64,6 +72,55 @@ def record(work: Path, runs: int, steps: int, episodes: int, seed: int) -> None:
         ],
         check=False,
     )
+
+
+def pick_spread(runs: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """``count`` complete runs spread over the quality range: half evenly by rank, half evenly by held-out
+    success (the data are skewed to zero, so ranks alone would pick mostly failures)."""
+    done = sorted(
+        (r for r in runs if r.get("state") == "complete" and r.get("eval_episodes")),
+        key=lambda r: (r["eval_successes"] / r["eval_episodes"], r["run_id"]),
+    )
+    chosen: dict[str, dict[str, Any]] = {}
+    for i in range(count // 2):
+        run = done[round(i * (len(done) - 1) / max(1, count // 2 - 1))]
+        chosen.setdefault(run["run_id"], run)
+    top = done[-1]["eval_successes"] / done[-1]["eval_episodes"]
+    for i in range(count):
+        if len(chosen) >= count:
+            break
+        target = top * i / max(1, count - 1)
+        rest = [r for r in done if r["run_id"] not in chosen]
+        run = min(rest, key=lambda r: abs(r["eval_successes"] / r["eval_episodes"] - target))
+        chosen[run["run_id"]] = run
+    return sorted(chosen.values(), key=lambda r: r["run_id"])
+
+
+def replicate(work: Path, source: Path, configs: int, seeds: list[int], steps: int, episodes: int) -> None:
+    """Re-run ``configs`` recorded configs (spread over the quality range) on each of ``seeds``, seed-major so
+    a stopped recording still holds every config on the first seeds. Cases are queued in cases/pending/ and
+    run by one `autopilot run` iteration; a case already run or queued is not queued twice."""
+    root = work / "ws"
+    init_workspace(root, steps, episodes)
+    ws = Workspace(root)
+    records = Records(ws)
+    known = {v.record.case_id for v in records.history()} | {c.case_id for c in records.pending_cases()}
+    picked = pick_spread([json.loads(line) for line in source.read_text().splitlines() if line.strip()], configs)
+    for seed in seeds:
+        for run in picked:
+            case_id = case_id_for(seed, 0, 0, {"replicate": run["run_id"], **run["overrides"]})
+            if case_id in known:
+                continue
+            records.write_case(
+                Case(
+                    case_id=case_id,
+                    overrides={**run["overrides"], "train.seed": seed},
+                    tags=["replicate", run["run_id"]],
+                    proposer="replicate",
+                    reasoning=f"replicate of {run['run_id']} on train.seed={seed}",
+                )
+            )
+    subprocess.run([AUTOPILOT, "run", "-w", str(root), "--iterations", "1", "--workers", "1"], check=False)
 
 
 RATES = ("success_rate", "grip_rate", "carry_rate", "hover_rate", "collision_rate", "mean_reward")
@@ -121,11 +178,18 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2_500_000)
     parser.add_argument("--episodes", type=int, default=256)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--proposer", default="random", help="random, or optuna:QMCSampler for a Sobol share")
+    parser.add_argument("--replicate", type=Path, help="re-run configs of this export on --train-seeds instead")
+    parser.add_argument("--configs", type=int, default=40, help="with --replicate: how many configs")
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[1001, 1002, 1003, 1004])
     parser.add_argument("--export", type=Path, help="write the recorded runs as JSON lines and exit")
     args = parser.parse_args()
     if args.export:
         return export(args.work, args.export)
-    record(args.work, args.runs, args.steps, args.episodes, args.seed)
+    if args.replicate:
+        replicate(args.work, args.replicate, args.configs, args.train_seeds, args.steps, args.episodes)
+    else:
+        record(args.work, args.runs, args.steps, args.episodes, args.seed, args.proposer)
     return 0
 
 

@@ -42,3 +42,36 @@ def test_minimised_objectives_prune_the_high_ones() -> None:
 def test_smoothing_averages_the_last_values() -> None:
     assert value_at([(1, 0.0), (2, 1.0), (3, 0.5)], 3, smoothing=2) == 0.75
     assert value_at([(4, 0.2)], 3, smoothing=2) is None
+
+
+def test_a_rung_where_the_quantile_is_the_worst_peer_prunes_nothing() -> None:
+    """Early in a hard task most curves sit at zero: there is no ranking to prune by."""
+    flat = [[(i, 0.0) for i in range(1, 11)] for _ in range(3)] + [curve(0.9)]
+    assert decide([(5, 0.0), (6, 0.0)], peers=flat, min_delta=0.0) is None
+
+
+def test_noise_aware_margin_spares_a_value_measured_on_few_episodes() -> None:
+    """0.30 against a quantile of 0.4375: pruned when 3,000 episodes stand behind it (SE ~0.009), kept when 30 do
+    (SE ~0.09, and two of them exceed the gap)."""
+    many = [(5, 1000.0), (6, 1000.0), (4, 1000.0)]
+    few = [(5, 10.0), (6, 10.0), (4, 10.0)]
+    points = [(4, 0.3), (5, 0.3), (6, 0.3)]
+    common = {"min_delta": 0.0, "min_se": 2.0, "smoothing": 3}
+    assert decide(points, episodes=sorted(many), **common) is not None
+    assert decide(points, episodes=sorted(few), **common) is None
+
+
+def test_without_episode_counts_the_spread_of_the_smoothed_lines_is_the_noise() -> None:
+    steady = [(4, 0.30), (5, 0.30), (6, 0.30)]
+    jumpy = [(4, 0.0), (5, 0.9), (6, 0.0)]  # mean 0.30, but the lines disagree by far more than the gap
+    common = {"min_delta": 0.0, "min_se": 2.0, "smoothing": 3}
+    assert decide(steady, **common) is not None
+    assert decide(jumpy, **common) is None
+
+
+def test_every_nth_trial_is_exempt() -> None:
+    from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
+
+    pruner = SuccessiveHalvingPruner("success_rate", exempt_every=4)
+    assert [n for n in range(1, 13) if pruner.exempt(n)] == [4, 8, 12]
+    assert not any(SuccessiveHalvingPruner("success_rate", exempt_every=0).exempt(n) for n in range(1, 13))

@@ -76,7 +76,7 @@ def test_early_stopping_auto_is_on_for_budgeted_studies_of_curve_logging_trainer
     ("patch", "message"),
     [
         ({"objective": {"metric": "success_rate", "mode": "maximise"}}, "objective.mode: must be one of max, min"),
-        ({"proposer": {"name": "gpt"}}, "proposer.name: 'gpt' is not available; available: agent, behavior"),
+        ({"proposer": {"name": "gpt"}}, "proposer.name: 'gpt' is not available; available: agent, auto, behavior"),
         ({"proposer": {"batch_size": 0}}, "proposer.batch_size: 0 is outside [1, 1024]"),
         ({"proposer": {"batch_sise": 4}}, "proposer.batch_sise: unknown key; did you mean batch_size?"),
         ({"guardrails": {"window": "thirty"}}, "guardrails.window: must be an integer, got string 'thirty'"),

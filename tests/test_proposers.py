@@ -179,7 +179,7 @@ def test_a_replayed_study_proposes_what_a_live_one_would() -> None:
     assert live.ask(dists).params == rebuilt.ask(dists).params
 
 
-@pytest.mark.parametrize("name", ["random", "tpe", "cmaes", "hybrid"])
+@pytest.mark.parametrize("name", ["random", "tpe", "cmaes", "hybrid", "auto"])
 def test_a_proposer_kept_across_batches_proposes_what_a_fresh_one_would(name: str) -> None:
     """The replay cache: a run seen running, then finished, and new runs, all reach the kept proposer's study."""
     history = random_history(30)
@@ -283,6 +283,56 @@ def test_hybrid_spends_no_slot_on_a_recorded_baseline_or_on_exploiting_ties() ->
     assert [t for p in proposals for t in p.tags if t.startswith("via:")] == ["via:tpe"] * 4
 
 
+def test_auto_starts_from_the_baseline_then_near_it_and_space_filling_then_tpe() -> None:
+    from autopilot.proposers.auto import startup_size
+    from autopilot.proposers.sampling import to_unit
+
+    ctx = replace(context(seed=4), budget_trials=40)
+    assert startup_size(ctx) == 8 and startup_size(replace(ctx, budget_trials=10)) == 4
+    first = make_proposer("auto").propose([], 5, ctx)
+    assert [t for p in first for t in p.tags if t.startswith("via:")] == [
+        "via:baseline",
+        "via:near-baseline",
+        "via:sobol",
+        "via:near-baseline",
+        "via:sobol",
+    ]
+    assert first[0].overrides == {}
+    history = [view(0, {}, 0.1), *[view(i + 1, p.overrides, 0.2) for i, p in enumerate(first[1:])]]
+    second = make_proposer("auto").propose(history, 6, ctx)
+    # four start-up trials are left, then the model; nothing is spent on the baseline again
+    assert [t for p in second for t in p.tags if t.startswith("via:")] == [
+        *["via:near-baseline", "via:sobol"] * 2,
+        "via:tpe-grouped",
+        "via:tpe-grouped",
+    ]
+    base = to_dotted(BASELINE)
+    numeric = [k for k, p in SPACE.params.items() if p.tunable and p.type in ("float", "int") and k in base]
+
+    def distance(overrides: dict[str, Any]) -> float:
+        return float(
+            np.mean([abs(to_unit(SPACE.params[k], overrides[k]) - to_unit(SPACE.params[k], base[k])) for k in numeric])
+        )
+
+    near = [distance(p.overrides) for p in [*first, *second] if "near-baseline" in p.tags]
+    far = [distance(p.overrides) for p in [*first, *second] if "sobol" in p.tags]
+    assert max(near) < min(far), (near, far)  # around the shipped config, and across the space
+
+
+def test_unit_coordinates_round_trip_every_tunable_key() -> None:
+    from autopilot.proposers.sampling import from_unit, sample_value, to_unit
+
+    rng = np.random.default_rng(0)
+    for name, p in SPACE.params.items():
+        if not p.tunable:
+            continue
+        for _ in range(20):
+            value = sample_value(p, rng)
+            back = from_unit(p, to_unit(p, value))
+            assert back == pytest.approx(value, rel=1e-6) if p.type == "float" else back == value, (name, value)
+        assert p.check(from_unit(p, 0.0)) is None and p.check(from_unit(p, 1.0)) is None, name
+
+
 def test_ga_children_stay_inside_the_tune_ranges() -> None:
     edge = {k: p.tune_bounds()[1] for k, p in SPACE.params.items() if p.tunable and p.type == "float"}
     history = [view(1, edge, 0.9), view(2, {}, 0.1)]
@@ -356,7 +406,7 @@ def study(name: str, seed: int, evaluations: int = 30, batch: int = 3) -> float:
     return best
 
 
-@pytest.mark.parametrize("name", ["ga", "tpe", "cmaes", "hybrid"])
+@pytest.mark.parametrize("name", ["ga", "tpe", "cmaes", "hybrid", "auto"])
 def test_beats_random_search_on_a_noisy_function_in_most_seeds(name: str) -> None:
     """Best true value found in 30 noisy evaluations, paired by seed against random search: the proposer must
     win in at least 7 of 10 seeds and improve the mean by at least 0.05 (on a 0..1 scale)."""

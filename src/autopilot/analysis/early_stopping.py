@@ -2,8 +2,12 @@
 
 At each rung (a fraction of the trial's step budget) a running trial's objective, smoothed over its last few
 metric lines, is compared with what earlier trials of the same budget had at the same step. A trial below the
-``1 - keep_fraction`` quantile of at least ``min_trials`` peers, by more than ``min_delta``, is stopped and
-recorded as ``pruned``. Off in safe mode (the loop's choice).
+``1 - keep_fraction`` quantile of at least ``min_trials`` peers, by more than ``min_delta`` and by more than
+``min_se`` standard errors of its own value, is stopped and recorded as ``pruned``. The standard error is the
+binomial one of a rate given the episodes behind the smoothed lines (``episodes_metric``), else the spread of
+those lines. A rung where the quantile is no better than the worst peer (every curve still at zero) prunes
+nothing: there is no ranking yet. Off in safe mode, and for every ``exempt_every``-th trial (the loop's choice:
+Hyperband's hedge against a rule that is wrong about late starters).
 """
 
 from __future__ import annotations
@@ -39,6 +43,22 @@ def value_at(points: list[tuple[int, float]], step: int, smoothing: int) -> floa
     return float(np.mean(before[-smoothing:]))
 
 
+def standard_error(
+    points: list[tuple[int, float]], episodes: list[tuple[int, float]], step: int, smoothing: int, at: float
+) -> float:
+    """The standard error of ``value_at``: binomial, at the rate ``at``, over the episodes behind the smoothed
+    lines when they are known and the values are rates; else the spread of the smoothed lines."""
+    values = [v for s, v in points if s <= step][-smoothing:]
+    behind = [e for s, e in episodes if s <= step][-smoothing:]
+    counted = float(sum(behind))
+    if counted > 0 and all(0.0 <= v <= 1.0 for v in values):
+        q = min(max(at, 1.0 / counted), 1.0 - 1.0 / counted)
+        return float(np.sqrt(q * (1.0 - q) / counted))
+    if len(values) < 2:
+        return 0.0
+    return float(np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
 def prune_decision(
     points: list[tuple[int, float]],
     total: int,
@@ -49,8 +69,11 @@ def prune_decision(
     min_delta: float,
     smoothing: int,
     maximize: bool = True,
+    min_se: float = 0.0,
+    episodes: list[tuple[int, float]] | None = None,
 ) -> str | None:
-    """Why to stop this trial now, or None. ``peers`` are the curves of finished trials with the same budget."""
+    """Why to stop this trial now, or None. ``peers`` are the curves of finished trials with the same budget;
+    ``episodes``: the episodes behind each of this trial's lines (for its standard error)."""
     if not points:
         return None
     current = max(step for step, _ in points)
@@ -65,11 +88,16 @@ def prune_decision(
         ]
         if mine is None or len(theirs) < min_trials:
             return None
-        threshold = float(np.quantile(np.asarray(theirs) * sign, 1.0 - keep_fraction))
-        if mine * sign < threshold - min_delta:
+        signed = np.asarray(theirs) * sign
+        threshold = float(np.quantile(signed, 1.0 - keep_fraction))
+        if threshold <= float(signed.min()):
+            return None  # the quantile sits on the worst peer (all still at zero, say): no ranking yet
+        margin = max(min_delta, min_se * standard_error(points, episodes or [], step, smoothing, threshold * sign))
+        if mine * sign < threshold - margin:
             return (
                 f"at {fraction:.0%} of its budget ({step:,} steps) its objective {mine:.4g} is below the "
-                f"{1 - keep_fraction:.0%} quantile {threshold * sign:.4g} of {len(theirs)} earlier trials"
+                f"{1 - keep_fraction:.0%} quantile {threshold * sign:.4g} of {len(theirs)} earlier trials "
+                f"by more than {margin:.3g}"
             )
         return None  # judged at the latest rung it has reached
     return None
@@ -86,6 +114,13 @@ class SuccessiveHalvingPruner:
     min_delta: float = 0.05
     smoothing: int = 3
     maximize: bool = True
+    min_se: float = 0.0
+    exempt_every: int = 0
+    episodes_metric: str = "environment/episodes"
+
+    def exempt(self, trial_number: int) -> bool:
+        """Whether the ``trial_number``-th trial of a study (from 1) runs to its end whatever its curve says."""
+        return self.exempt_every > 0 and trial_number % self.exempt_every == 0
 
     def prune(self, lines: list[dict[str, Any]], total: int, peers: list[list[dict[str, Any]]]) -> str | None:
         """Why to stop a trial whose metrics lines are ``lines`` (budget ``total`` steps), or None.
@@ -100,4 +135,6 @@ class SuccessiveHalvingPruner:
             self.min_delta,
             self.smoothing,
             self.maximize,
+            self.min_se,
+            curve_points(lines, self.episodes_metric),
         )

@@ -62,6 +62,8 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "early_stopping.min_trials": (1, None),
     "early_stopping.min_delta": (0.0, None),
     "early_stopping.smoothing": (1, 100),
+    "early_stopping.min_se": (0.0, 100.0),
+    "early_stopping.exempt_every": (0, None),
     "resources.workers": (1, 1024),
     "resources.timeout_minutes": (0.001, None),
     "resources.stall_seconds": (0.001, None),

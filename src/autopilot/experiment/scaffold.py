@@ -193,18 +193,22 @@ git:
 {_dump({"commit_per_run": False})}
 # Multi-fidelity early stopping (local executor; off in safe mode): at each rung (a fraction of the step
 # budget) a running trial whose smoothed objective is below the (1 - keep_fraction) quantile of at least
-# min_trials earlier trials of the same budget, by more than min_delta, is stopped and recorded as pruned.
-# enabled: auto (on for a budgeted run, --trials or --budget-steps, of a builtin or puffer trainer), true, false.
+# min_trials earlier trials of the same budget, by more than min_delta and by more than min_se standard errors
+# of its own value, is stopped and recorded as pruned; never where the quantile is the worst peer's value (all
+# at zero), never every exempt_every-th trial. enabled: auto (on for a budgeted run, --trials or
+# --budget-steps, of a builtin or puffer trainer), true, false.
 early_stopping:
 {
         _dump(
             {
                 "enabled": "auto",
-                "rungs": [0.5, 0.75],
+                "rungs": [0.3333, 0.5, 0.75],
                 "keep_fraction": 0.5,
                 "min_trials": 4,
-                "min_delta": 0.05,
+                "min_delta": 0.0,
                 "smoothing": 3,
+                "min_se": 2.0,
+                "exempt_every": 4,
             }
         )
     }

@@ -129,11 +129,13 @@ class EarlyStopping:
     clearly behind frees budget for others; off for an open-ended run, where nothing is gained by stopping."""
 
     enabled: Any = "auto"
-    rungs: list[float] = field(default_factory=lambda: [0.5, 0.75])
+    rungs: list[float] = field(default_factory=lambda: [1 / 3, 0.5, 0.75])
     keep_fraction: float = 0.5
     min_trials: int = 4
-    min_delta: float = 0.05
+    min_delta: float = 0.0
     smoothing: int = 3
+    min_se: float = 2.0  # below the quantile by more than this many standard errors of the trial's own value
+    exempt_every: int = 4  # every n-th trial runs to its end (Hyperband's hedge); 0: none
 
     def active(self, budgeted: bool, trainer_kind: str) -> bool:
         if self.enabled == "auto":

@@ -158,7 +158,11 @@ class Preparer:
             opts.min_delta,
             opts.smoothing,
             exp.objective.maximize,
+            opts.min_se,
+            opts.exempt_every,
         )
+        if pruner.exempt(1 + sum(v.id != folder.id for v in history)):  # its place in the study
+            return None
         peers = []
         for view in history:
             peer = RunFolder(self.records.run_dir(view.id))

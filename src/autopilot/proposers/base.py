@@ -100,3 +100,16 @@ def at_baseline_budget(history: list[RunView], context: Context) -> list[RunView
 def batch_index(history: list[RunView]) -> int:
     """How many distinct cases have finished: the position of the next batch in the experiment."""
     return len({v.record.case_id for v in history_for_proposers(history)})
+
+
+def is_baseline(view: RunView, context: Context) -> bool:
+    """The unchanged baseline (a different seed or a derived key alone does not make another config)."""
+    ignored = {*context.space.derived_keys, "train.seed"}
+    return not {k for k in to_dotted(view.overrides) if k not in ignored}
+
+
+def baseline_slot(history: list[RunView], context: Context) -> list[Proposal]:
+    """The baseline itself, once, while it has no record: every later result needs a reference."""
+    if any(is_baseline(v, context) for v in history):
+        return []
+    return [Proposal({}, [], ["baseline"], "baseline", "the baseline config, as a reference")]

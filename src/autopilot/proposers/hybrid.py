@@ -18,8 +18,14 @@ import math
 from typing import Any
 
 from autopilot.analysis.ranking import ranked
-from autopilot.config import to_dotted
-from autopilot.proposers.base import Context, Proposal, Proposer, at_baseline_budget, history_for_proposers
+from autopilot.proposers.base import (
+    Context,
+    Proposal,
+    Proposer,
+    at_baseline_budget,
+    baseline_slot,
+    history_for_proposers,
+)
 from autopilot.proposers.ga import GAProposer
 from autopilot.proposers.optuna_samplers import TPEProposer
 from autopilot.workspace.records import RunView
@@ -34,9 +40,7 @@ class HybridProposer(Proposer):
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         history = history_for_proposers(history)
         comparable = at_baseline_budget(history, context)
-        batch: list[Proposal] = []
-        if not any(_is_baseline(v, context) for v in history):
-            batch.append(Proposal({}, [], ["baseline"], "baseline", "the baseline config, as a reference"))
+        batch = baseline_slot(history, context)
         scores = {v.score for v in ranked(comparable)}
         if len(scores) > 1 and len(batch) < n:
             n_exploit = math.ceil((n - len(batch)) / 2)
@@ -51,12 +55,6 @@ class HybridProposer(Proposer):
             p.tags = [*p.tags, f"via:{p.proposer}"]
             p.proposer = self.name
         return proposals
-
-
-def _is_baseline(view: RunView, context: Context) -> bool:
-    """The unchanged baseline (a different seed or a derived key alone does not make another config)."""
-    ignored = {*context.space.derived_keys, "train.seed"}
-    return not {k for k in to_dotted(view.overrides) if k not in ignored}
 
 
 def _prior_keys(context: Context) -> set[str] | None:

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 # name -> "module:Class". Lazy, so that naming a proposer in autopilot.yaml is checked without importing
 # every proposer's dependencies (the LLM SDKs, Optuna, PufferLib's Protein).
 _CLASSES: dict[str, str] = {
+    "auto": "autopilot.proposers.auto:AutoProposer",
     "hybrid": "autopilot.proposers.hybrid:HybridProposer",
     "ga": "autopilot.proposers.ga:GAProposer",
     "tpe": "autopilot.proposers.optuna_samplers:TPEProposer",

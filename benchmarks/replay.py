@@ -1,0 +1,172 @@
+"""Pruning and pick rules judged on real recorded trainings, not on a model of them (the replay set).
+
+    .venv/bin/python -m benchmarks.replay --studies 400 --first-seed 100
+
+**Pruning.** A replayed study takes the recorded runs that have learning curves with the episodes behind each
+point (benchmarks/data/drone_runs_v2.jsonl and drone_replicates.jsonl), in a random order, as its trials; a rule
+sees each trial's real metrics lines one by one with the earlier trials as peers, exactly as the loop asks it,
+and may stop it. Reported per rule: the share of steps it saved, how often it stopped a run that ended in the
+top decile of the study's runs (by held-out success), and the best held-out success among the runs it let finish
+against the best of all (regret).
+
+**Pick.** Configs run on several training seeds (drone_replicates.jsonl plus the original run) stand in for a
+study's trials: a replayed study draws ``--configs`` of them, one seed's run each as its trial, and the top
+configs' re-runs as the loop's budget reserve queues them (another seed's run); a rule picks the champion, whose
+true quality is the mean held-out success of that config's runs the study did not see. Rules: the loop's pick
+(empirical-Bayes estimate with the seed rule) and the best single evaluation (what a user picking by hand, or
+Optuna's ``best_trial``, takes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
+from autopilot.analysis.promotion import decide, final_reruns, reserve_trials
+from autopilot.objective import Objective
+from autopilot.workspace.records import RunView
+from benchmarks.aa_promotion import make_run
+from benchmarks.bench_surrogate import PRUNERS, prune_point
+from benchmarks.surrogate import Run, load_runs
+
+
+def lines_of(run: Run) -> list[dict[str, Any]]:
+    return [
+        {"step": max(1, int(f * run.steps)), "metrics": {"success_rate": v, "environment/episodes": e}}
+        for f, v, e in run.curve
+    ]
+
+
+def replay_pruning(pool: list[Run], rule: SuccessiveHalvingPruner | None, trials: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng([seed, 23])
+    order = [pool[i] for i in rng.permutation(len(pool))[:trials]]
+    peers: list[list[dict[str, Any]]] = []
+    used = full = 0
+    stopped_idx: set[int] = set()
+    for i, run in enumerate(order, start=1):
+        lines = lines_of(run)
+        full += run.steps
+        at = None if rule is None or rule.exempt(i) else prune_point(rule, lines, run.steps, peers)
+        if at is None:
+            used += run.steps
+            peers.append(lines)
+        else:
+            used += lines[at]["step"]
+            peers.append(lines[: at + 1])
+            stopped_idx.add(i - 1)
+    finals = np.asarray([r.success for r in order])
+    top = set(np.argsort(-finals)[: max(1, len(finals) // 10)])
+    kept = [finals[i] for i in range(len(order)) if i not in stopped_idx]
+    return {
+        "saved": 1.0 - used / full,
+        "top_stopped": len(top & stopped_idx),
+        "top": len(top),
+        "regret": float(finals.max() - max(kept, default=0.0)),
+        "stopped": len(stopped_idx),
+    }
+
+
+def replay_pick(groups: list[list[Run]], configs: int, seed: int, episodes_dir: Path) -> dict[str, float]:
+    rng = np.random.default_rng([seed, 29])
+    chosen = [groups[i] for i in rng.choice(len(groups), size=min(configs, len(groups)), replace=False)]
+    seen: dict[int, list[int]] = {}
+    history: list[RunView] = []
+    objective = Objective()
+    runs_dir = episodes_dir / f"s{seed}"
+    by_id: dict[str, int] = {}
+
+    def run_once(k: int, parent: str | None) -> None:
+        left = [j for j in range(len(chosen[k])) if j not in seen.setdefault(k, [])]
+        j = int(rng.choice(left))
+        seen[k].append(j)
+        r = chosen[k][j]
+        successes = np.zeros(r.episodes, dtype=bool)
+        successes[: r.successes] = True
+        view = make_run(runs_dir, len(history) + 1, successes, parent, {"config": k})
+        by_id[view.id] = k
+        history.append(view)
+
+    for k in range(len(chosen)):
+        run_once(k, None)
+    for run_id in final_reruns(decide(history, objective, runs_dir), reserve_trials(len(chosen) + 3)):
+        k = by_id[run_id]
+        if len(seen[k]) < len(chosen[k]) - 1:  # keep at least one run unseen: the truth
+            run_once(k, run_id)
+    champion = decide(history, objective, runs_dir).champion
+    raw = max(history, key=lambda v: (v.score or 0.0, v.id))
+
+    def truth(k: int) -> float:
+        unseen = [r.success for j, r in enumerate(chosen[k]) if j not in seen[k]]
+        return float(np.mean(unseen))
+
+    best = max(truth(k) for k in range(len(chosen)))
+    return {
+        "loop": truth(by_id[champion.id]) if champion else 0.0,
+        "raw": truth(by_id[raw.id]),
+        "best": best,
+    }
+
+
+def interval(values: list[float], rng: np.random.Generator) -> str:
+    v = np.asarray(values)
+    boots = [np.median(v[rng.integers(0, len(v), len(v))]) for _ in range(2000)]
+    low, high = np.quantile(boots, [0.025, 0.975])
+    return f"{np.median(v):+.3f} [{low:+.3f}, {high:+.3f}] (mean {v.mean():+.3f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--studies", type=int, default=400)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=32, help="runs per replayed pruning study")
+    parser.add_argument("--configs", type=int, default=12, help="configs per replayed pick study")
+    parser.add_argument("--rules", nargs="+", default=["none", "sha", "nsha", "nsha1"])
+    args = parser.parse_args()
+    runs = load_runs()
+    pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve)]
+    print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    seeds = range(args.first_seed, args.first_seed + args.studies)
+    print(f"\npruning: {len(pool)} real runs with curves; {args.studies} replayed studies of {args.trials} runs")
+    print("| rule | steps saved (mean) | top-decile runs stopped | regret of the best kept (mean) | stopped / study |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in args.rules:
+        rule = None if name == "none" else PRUNERS[name](0)
+        out = [replay_pruning(pool, rule, args.trials, s) for s in seeds]
+        top = sum(o["top_stopped"] for o in out)
+        of = sum(o["top"] for o in out)
+        print(
+            f"| {name} | {np.mean([o['saved'] for o in out]):.1%} | {top} of {of} ({top / of:.1%}) | "
+            f"{np.mean([o['regret'] for o in out]):.4f} | {np.mean([o['stopped'] for o in out]):.1f} |"
+        )
+    groups_by: dict[str, list[Run]] = {}
+    for r in runs:
+        groups_by.setdefault(r.key, []).append(r)
+    groups = [g for g in groups_by.values() if len(g) >= 3]
+    if len(groups) < args.configs:
+        print(f"\npick: {len(groups)} configs with 3+ seeds, fewer than --configs {args.configs}: not run")
+        return 0
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = [replay_pick(groups, args.configs, s, Path(tmp)) for s in seeds]
+    print(
+        f"\npick: {len(groups)} configs with 3+ seeds ({sum(len(g) for g in groups)} runs); {args.studies} replayed "
+        f"studies of {args.configs} configs plus the budget's re-runs; truth = the mean of the config's unseen runs"
+    )
+    print(f"loop's champion minus best single evaluation: {interval([o['loop'] - o['raw'] for o in out], rng)}")
+    print(
+        f"champion / best config in the study (median): loop {np.median([o['loop'] / o['best'] for o in out]):.2f}, "
+        f"best single evaluation {np.median([o['raw'] / o['best'] for o in out]):.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""A surrogate of the built-in task fitted to real recorded runs: what a tuner would see if it trained a config.
+
+- **Mean landscape**: a Gaussian process with one length scale per key (scikit-learn, Matern 5/2 with ARD plus a
+  white-noise term) on the logit of each config's held-out success, over the tune space scaled to [0, 1] (log
+  keys on a log scale). Length scales are fitted by marginal likelihood, so a key the data say nothing about is
+  flattened out instead of moving the landscape as much as the learning rate does.
+- **Seed noise**: a trial's training seed moves its success by a draw in logit space whose spread is measured on
+  configs re-run on several training seeds (benchmarks/data/drone_replicates.jsonl); a config's *true* quality is
+  its success averaged over seeds (what a user gets from it on a fresh seed).
+- **Learning curves**: a simulated trial takes the real curve of a recorded run near it (drawn by the fitted
+  kernel) and shifts it, growing with progress, so it ends at the trial's success: the early-vs-final relation
+  and the curve noise are the real ones, not i.i.d. noise. The episodes behind each point come with it.
+
+``fidelity()`` says how faithful the fit is (leave-one-out Spearman and MAE, top-decile recall, random configs'
+success against the recorded random runs'); the benchmark prints it on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autopilot.config import to_dotted
+from autopilot.experiment import presets
+from autopilot.proposers.sampling import to_unit
+from autopilot.space import SearchSpace
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+RANDOM_DATA = (DATA_DIR / "drone_runs.jsonl", DATA_DIR / "drone_runs_v2.jsonl")
+REPLICATE_DATA = DATA_DIR / "drone_replicates.jsonl"
+SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
+EPS = 1e-4
+
+
+def coordinates(overrides: dict[str, Any], baseline: dict[str, Any]) -> np.ndarray:
+    """A config as a point in [0, 1]^d over the tunable keys (log keys on a log scale)."""
+    flat, base = to_dotted(overrides), to_dotted(baseline)
+    return np.asarray([to_unit(p, flat.get(n, base.get(n))) for n, p in sorted(SPACE.params.items()) if p.tunable])
+
+
+def tuned_keys() -> list[str]:
+    return [n for n, p in sorted(SPACE.params.items()) if p.tunable]
+
+
+def config_key(overrides: dict[str, Any]) -> str:
+    """A config without its training seed: runs of the same config on other seeds share it."""
+    flat = {k: v for k, v in to_dotted(overrides).items() if k != "train.seed"}
+    return hashlib.sha256(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def logit(p: np.ndarray | float) -> Any:
+    p = np.clip(p, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(z: np.ndarray | float) -> Any:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z)))
+
+
+@dataclass
+class Run:
+    """One recorded training: its config, held-out successes and curve (fractions of its steps)."""
+
+    key: str
+    overrides: dict[str, Any]
+    successes: int
+    episodes: int
+    steps: int
+    curve: list[tuple[float, float, float]]  # (fraction of steps, success rate, episodes behind it)
+    replicate: bool
+
+    @property
+    def success(self) -> float:
+        return self.successes / self.episodes
+
+
+def load_runs(paths: tuple[Path, ...] = (*RANDOM_DATA, REPLICATE_DATA)) -> list[Run]:
+    out = []
+    for path in paths:
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            r = json.loads(line) if line.strip() else None
+            if not r or r.get("state") != "complete" or not r.get("eval_episodes") or not r.get("steps"):
+                continue
+            episodes = dict((int(s), e) for s, e in r.get("curve_episodes") or [])
+            steps = int(r["steps"])
+            curve = [(s / steps, float(v), float(episodes.get(int(s)) or 0.0)) for s, v in r["curve"]]
+            overrides = {k: v for k, v in to_dotted(r["overrides"]).items() if k != "train.seed"}
+            out.append(
+                Run(
+                    config_key(overrides),
+                    overrides,
+                    int(r["eval_successes"]),
+                    int(r["eval_episodes"]),
+                    steps,
+                    curve,
+                    "replicate" in (r.get("tags") or []),
+                )
+            )
+    return out
+
+
+def half_of(key: str) -> str:
+    """Configs split in two halves by their key: develop on one, report on a surrogate fitted to the other."""
+    return "A" if int(key, 16) % 2 == 0 else "B"
+
+
+class Surrogate:
+    def __init__(
+        self, runs: list[Run], baseline: dict[str, Any], half: str = "all", bootstrap: int | None = None
+    ) -> None:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        self.baseline = baseline
+        self.runs = [r for r in runs if half == "all" or half_of(r.key) == half]
+        groups: dict[str, list[Run]] = {}
+        for r in self.runs:
+            groups.setdefault(r.key, []).append(r)
+        self.keys = sorted(groups)
+        if bootstrap is not None:  # a refit on configs drawn with replacement: is a conclusion the fit's alone?
+            pick = np.random.default_rng([bootstrap, 5]).integers(0, len(self.keys), len(self.keys))
+            self.keys = [self.keys[i] for i in pick]
+        self.groups = groups
+        self.x = np.stack([coordinates(groups[k][0].overrides, baseline) for k in self.keys])
+        successes = np.asarray([sum(r.successes for r in groups[k]) for k in self.keys], dtype=float)
+        episodes = np.asarray([sum(r.episodes for r in groups[k]) for k in self.keys], dtype=float)
+        self.observed = successes / episodes
+        self.z = logit((successes + 0.5) / (episodes + 1.0))
+        self.seed_sd = seed_noise(groups)
+        self.ceiling = float(self.z.max()) + 0.5
+        d = self.x.shape[1]
+        kernel = ConstantKernel(4.0, (1e-2, 1e3)) * Matern(
+            length_scale=np.full(d, 0.5), length_scale_bounds=(0.05, 100.0), nu=2.5
+        ) + WhiteKernel(1.0, (1e-3, 20.0))
+        self.gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1, random_state=0)
+        self.gp.fit(self.x, self.z)
+        self.length_scales = np.asarray(self.gp.kernel_.k1.k2.length_scale, dtype=float)
+        # The curve pool: recorded runs with curves, and where they sit.
+        counted = [r for r in self.runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve)]
+        self.pool = counted or [r for r in self.runs if len(r.curve) >= 4]
+        self.pool_x = np.stack([coordinates(r.overrides, baseline) for r in self.pool])
+        nodes, weights = np.polynomial.hermite_e.hermegauss(21)
+        self._gh = (nodes, weights / weights.sum())
+
+    # -- the landscape -------------------------------------------------------------------------------------
+    def mean_logit(self, points: np.ndarray) -> np.ndarray:
+        """The GP's mean, bent softly under a ceiling half a logit above the best recorded config: beyond the
+        data the fit would extrapolate a trend, and nothing recorded says configs that good exist."""
+        mu = np.asarray(self.gp.predict(np.atleast_2d(points)))
+        return self.ceiling - np.logaddexp(0.0, self.ceiling - mu)
+
+    def true_success(self, overrides: dict[str, Any]) -> float:
+        """The config's success averaged over training seeds."""
+        return float(self.true_of(self.mean_logit(coordinates(overrides, self.baseline))[0]))
+
+    def true_of(self, mu: float | np.ndarray) -> Any:
+        nodes, weights = self._gh
+        return (sigmoid(np.asarray(mu)[..., None] + self.seed_sd * nodes) * weights).sum(axis=-1)
+
+    def train(
+        self, overrides: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[float, list[tuple[float, float, float]]]:
+        """One training on a fresh seed: the success it reaches and its learning curve."""
+        x = coordinates(overrides, self.baseline)
+        achieved = float(sigmoid(self.mean_logit(x)[0] + rng.normal(0.0, self.seed_sd)))
+        d2 = (((self.pool_x - x) / self.length_scales) ** 2).sum(axis=1)
+        nearest = np.argsort(d2)[:5]
+        w = np.exp(-(d2[nearest] - d2[nearest].min()) / 2)
+        neighbour = self.pool[int(rng.choice(nearest, p=w / w.sum()))]
+        shift = achieved - neighbour.success
+        curve = [(f, float(np.clip(v + shift * f, 0.0, 1.0)), e) for f, v, e in neighbour.curve]
+        return achieved, curve
+
+    # -- how faithful it is ----------------------------------------------------------------------------------
+    def loo(self) -> np.ndarray:
+        """Leave-one-out predicted logits at the fitted hyperparameters (the closed form for a GP)."""
+        k = self.gp.kernel_(self.x) + np.eye(len(self.x)) * self.gp.alpha
+        inv = np.linalg.inv(k)
+        mean, scale = self.gp._y_train_mean, self.gp._y_train_std
+        y = (self.z - mean) / scale
+        pred = y - (inv @ y) / np.diag(inv)
+        return pred * scale + mean
+
+    def fidelity(self, random_configs: list[dict[str, Any]], data_random: np.ndarray) -> dict[str, Any]:
+        loo_success = self.true_of(self.loo())
+        rho = spearman(loo_success, self.observed)
+        mae = float(np.mean(np.abs(loo_success - self.observed)))
+        top = max(1, round(0.1 * len(self.observed)))
+        true_top = set(np.argsort(-self.observed)[:top])
+        pred_top = set(np.argsort(-loo_success)[:top])
+        rng = np.random.default_rng(3)
+        mus = self.mean_logit(np.stack([coordinates(c, self.baseline) for c in random_configs]))
+        truth = self.true_of(mus)
+        seen = sigmoid(mus + rng.normal(0.0, self.seed_sd, len(mus)))
+        seen = rng.binomial(256, seen) / 256
+        maxes = [seen[rng.integers(0, len(seen), len(data_random))].max() for _ in range(200)]
+        return {
+            "configs": len(self.keys),
+            "runs": len(self.runs),
+            "replicated_configs": sum(len(self.groups[k]) >= 3 for k in set(self.keys)),
+            "loo_spearman": rho,
+            "loo_mae": mae,
+            "top_decile_recall": len(true_top & pred_top) / top,
+            "seed_sd_logit": self.seed_sd,
+            "random_true": _dist(truth),
+            "random_seen": {**_dist(seen), "max": float(np.median(maxes))},
+            "data_random": _dist(data_random),
+            "p90": float(np.quantile(truth, 0.9)),
+            "p98": float(np.quantile(truth, 0.98)),
+            "length_scales": dict(zip(tuned_keys(), (round(float(s), 2) for s in self.length_scales), strict=True)),
+        }
+
+
+def _dist(v: np.ndarray) -> dict[str, float]:
+    return {"median": float(np.median(v)), "above_0.5": float(np.mean(v > 0.5)), "max": float(np.max(v))}
+
+
+def seed_noise(groups: dict[str, list[Run]]) -> float:
+    """The spread a training seed adds, in logit space: the pooled within-config variance of configs run on at
+    least three seeds, less what the evaluation's binomial noise explains (delta method), over configs whose
+    success is neither ~0 nor ~1 (there the logit says nothing). 0.8 when too few configs are replicated."""
+    within, dof = 0.0, 0
+    for runs in groups.values():
+        if len(runs) < 3:
+            continue
+        p = np.asarray([(r.successes + 0.5) / (r.episodes + 1.0) for r in runs])
+        if not 0.02 < p.mean() < 0.98:
+            continue
+        z = logit(p)
+        binomial = float(np.mean([1.0 / (r.episodes * q * (1 - q)) for r, q in zip(runs, p, strict=True)]))
+        within += max(0.0, float(z.var(ddof=1)) - binomial) * (len(runs) - 1)
+        dof += len(runs) - 1
+    return math.sqrt(within / dof) if dof >= 10 else 0.8
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (average ranks for ties)."""
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=float)
+        for value in np.unique(v):  # ties share their mean rank
+            r[v == value] = r[v == value].mean()
+        return r
+
+    return float(np.corrcoef(ranks(np.asarray(a)), ranks(np.asarray(b)))[0, 1])
+
+
+def random_configs(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Configs drawn as the random proposer draws them (Optuna's RandomSampler over the tune ranges)."""
+    import optuna
+
+    from autopilot.proposers.optuna_samplers import distributions
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    dists = distributions(SPACE)
+    return [dict(study.ask(dists).params) for _ in range(count)]
+
+
+def first_random_runs(runs: list[Run]) -> np.ndarray:
+    """The recorded random configs' held-out success, one run per config (no re-runs, no replicates)."""
+    seen: dict[str, float] = {}
+    for r in runs:
+        if not r.replicate:
+            seen.setdefault(r.key, r.success)
+    return np.asarray(list(seen.values()))
