@@ -40,6 +40,7 @@ from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.proposers.auto import AutoProposer
 from autopilot.proposers.base import Context
+from autopilot.proposers.optuna_samplers import TPEProposer
 from autopilot.proposers.registry import make_proposer
 from autopilot.workspace.records import RunRecord, RunView
 from benchmarks.aa_promotion import make_run
@@ -194,8 +195,10 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
 
 # Candidate settings of the default, measured before one becomes it (NAME+PRUNER works with these too).
 VARIANTS: dict[str, Any] = {
-    "auto_sobol": lambda: AutoProposer(near_share=0.0),
-    "auto_quarter": lambda: AutoProposer(near_share=0.25),
+    "auto_near": lambda: AutoProposer(near_share=0.5, startup_fraction=0.2),  # half the start-up near the baseline
+    "auto_sobol": lambda: AutoProposer(startup_fraction=0.2),  # a fifth of the budget as start-up
+    "auto_quarter": lambda: AutoProposer(near_share=0.25, startup_fraction=0.2),
+    "auto_tpe": lambda: AutoProposer(startup_fraction=0.0, model=TPEProposer()),  # TPE's own random start-up
 }
 
 RESOURCES = 20  # Optuna's and Tune's resource: twentieths of the step budget
@@ -366,6 +369,15 @@ PRUNERS: dict[str, Any] = {
     "nsha1": lambda steps: SuccessiveHalvingPruner(
         "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=1.0, exempt_every=4
     ),
+    # the same, ranking by a denser early signal: success plus half the carry rate and a quarter of the grip rate
+    "nsha_dense": lambda steps: SuccessiveHalvingPruner(
+        "success_rate",
+        rungs=(1 / 3, 0.5, 0.75),
+        min_delta=0.0,
+        min_se=2.0,
+        exempt_every=4,
+        signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
+    ),
     "optuna_sha": OptunaSuccessiveHalving,
 }
 
@@ -425,7 +437,7 @@ def main() -> int:
         nargs="+",
         # The first is the default a user gets, with the loop's early stopping (on for a budgeted study); then
         # the peers as their users run them.
-        default=["auto+nsha", "hybrid+sha", "tpe+sha", "random", "optuna_tpe_hyperband"],
+        default=["auto+nsha", "optuna_tpe_hyperband", "random", "tpe+sha", "hybrid+sha"],
         help="NAME (a registered proposer), NAME+PRUNER (" + ", ".join(PRUNERS) + "), optuna_tpe_hyperband, ray_asha",
     )
     parser.add_argument("--seeds", type=int, default=60)

@@ -38,9 +38,17 @@ from benchmarks.surrogate import Run, load_runs
 
 
 def lines_of(run: Run) -> list[dict[str, Any]]:
+    """The run's metrics lines as the pruner reads them: success, the other rates, the episodes behind each."""
     return [
-        {"step": max(1, int(f * run.steps)), "metrics": {"success_rate": v, "environment/episodes": e}}
-        for f, v, e in run.curve
+        {
+            "step": max(1, int(f * run.steps)),
+            "metrics": {
+                "success_rate": v,
+                "environment/episodes": e,
+                **{name: values[i] for name, values in run.rates.items()},
+            },
+        }
+        for i, (f, v, e) in enumerate(run.curve)
     ]
 
 
@@ -130,7 +138,7 @@ def main() -> int:
     parser.add_argument("--rules", nargs="+", default=["none", "sha", "nsha", "nsha1"])
     args = parser.parse_args()
     runs = load_runs()
-    pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve)]
+    pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve) and r.rates]
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     seeds = range(args.first_seed, args.first_seed + args.studies)

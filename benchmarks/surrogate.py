@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class Run:
     steps: int
     curve: list[tuple[float, float, float]]  # (fraction of steps, success rate, episodes behind it)
     replicate: bool
+    rates: dict[str, list[float]] = field(default_factory=dict)  # grip_rate, carry_rate, ... at the curve's points
 
     @property
     def success(self) -> float:
@@ -93,6 +94,11 @@ def load_runs(paths: tuple[Path, ...] = (*RANDOM_DATA, REPLICATE_DATA)) -> list[
             steps = int(r["steps"])
             curve = [(s / steps, float(v), float(episodes.get(int(s)) or 0.0)) for s, v in r["curve"]]
             overrides = {k: v for k, v in to_dotted(r["overrides"]).items() if k != "train.seed"}
+            rates = {}
+            for name, points in (r.get("curves") or {}).items():
+                by_step = dict((int(s), float(v)) for s, v in points)
+                if all(int(s) in by_step for s, _ in r["curve"]):
+                    rates[name] = [by_step[int(s)] for s, _ in r["curve"]]
             out.append(
                 Run(
                     config_key(overrides),
@@ -102,6 +108,7 @@ def load_runs(paths: tuple[Path, ...] = (*RANDOM_DATA, REPLICATE_DATA)) -> list[
                     steps,
                     curve,
                     "replicate" in (r.get("tags") or []),
+                    rates,
                 )
             )
     return out

@@ -75,3 +75,22 @@ def test_every_nth_trial_is_exempt() -> None:
     pruner = SuccessiveHalvingPruner("success_rate", exempt_every=4)
     assert [n for n in range(1, 13) if pruner.exempt(n)] == [4, 8, 12]
     assert not any(SuccessiveHalvingPruner("success_rate", exempt_every=0).exempt(n) for n in range(1, 13))
+
+
+def test_a_weighted_signal_ranks_by_the_sum_of_its_metrics() -> None:
+    """Success is zero for everyone at the rung; grip and carry already tell the runs apart."""
+    from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
+
+    def lines(grip: float, upto: int = 10) -> list[dict[str, object]]:
+        return [
+            {"step": i, "metrics": {"success_rate": 0.0, "grip_rate": grip * i / 10, "carry_rate": grip * i / 20}}
+            for i in range(1, upto + 1)
+        ]
+
+    peers = [lines(g) for g in (0.6, 0.7, 0.8, 0.9)]
+    signal = (("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25))
+    plain = SuccessiveHalvingPruner("success_rate", rungs=(0.5,), min_delta=0.0, smoothing=1)
+    dense = SuccessiveHalvingPruner("success_rate", rungs=(0.5,), min_delta=0.0, smoothing=1, signal=signal)
+    assert plain.prune(lines(0.05, 6), 10, peers) is None  # success alone: all at zero, no ranking
+    assert dense.prune(lines(0.05, 6), 10, peers) is not None
+    assert dense.prune(lines(0.85, 6), 10, peers) is None

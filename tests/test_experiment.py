@@ -43,7 +43,7 @@ def _raw() -> dict:
 def test_defaults_match_the_design_contract() -> None:
     exp = experiment_from_dict(_raw())
     assert exp.objective.metric == "success_rate" and exp.objective.mode == "max"
-    assert exp.proposer.name == "hybrid" and exp.proposer.batch_size == 4
+    assert exp.proposer.name == "auto" and exp.proposer.batch_size == 4
     g = exp.guardrails
     assert (g.window, g.max_fail_rate, g.safe_mode_fail_rate, g.max_common_failure_count) == (30, 0.6, 0.35, 12)
     assert g.critical_classes == ["nan_loss", "timeout", "crash"] and g.max_critical_class_count == 10
@@ -76,6 +76,10 @@ def test_early_stopping_auto_is_on_for_budgeted_studies_of_curve_logging_trainer
     ("patch", "message"),
     [
         ({"objective": {"metric": "success_rate", "mode": "maximise"}}, "objective.mode: must be one of max, min"),
+        (
+            {"early_stopping": {"signal": {"grip_rate": "high"}}},
+            "early_stopping.signal: must be a mapping of metric names to numbers",
+        ),
         ({"proposer": {"name": "gpt"}}, "proposer.name: 'gpt' is not available; available: agent, auto, behavior"),
         ({"proposer": {"batch_size": 0}}, "proposer.batch_size: 0 is outside [1, 1024]"),
         ({"proposer": {"batch_sise": 4}}, "proposer.batch_sise: unknown key; did you mean batch_size?"),

@@ -80,7 +80,9 @@ def test_manual_proposes_nothing_of_its_own() -> None:
 
 
 def test_unknown_proposer_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"proposer\.name: .gpt. is not available; available: agent, behavior, cmaes"):
+    with pytest.raises(
+        ValueError, match=r"proposer\.name: .gpt. is not available; available: agent, auto, behavior, cmaes"
+    ):
         make_proposer("gpt")
 
 
@@ -284,12 +286,15 @@ def test_hybrid_spends_no_slot_on_a_recorded_baseline_or_on_exploiting_ties() ->
 
 
 def test_auto_starts_from_the_baseline_then_near_it_and_space_filling_then_tpe() -> None:
-    from autopilot.proposers.auto import startup_size
+    from autopilot.proposers.auto import AutoProposer, startup_size
     from autopilot.proposers.sampling import to_unit
 
     ctx = replace(context(seed=4), budget_trials=40)
-    assert startup_size(ctx) == 8 and startup_size(replace(ctx, budget_trials=10)) == 4
-    first = make_proposer("auto").propose([], 5, ctx)
+    assert startup_size(ctx) == 10 and startup_size(replace(ctx, budget_trials=10)) == 4
+    assert startup_size(ctx, 0.2) == 8
+    default = make_proposer("auto").propose([], 4, ctx)
+    assert [t for p in default for t in p.tags if t.startswith("via:")] == ["via:baseline", *["via:sobol"] * 3]
+    first = AutoProposer(near_share=0.5, startup_fraction=0.2).propose([], 5, ctx)
     assert [t for p in first for t in p.tags if t.startswith("via:")] == [
         "via:baseline",
         "via:near-baseline",
@@ -299,7 +304,7 @@ def test_auto_starts_from_the_baseline_then_near_it_and_space_filling_then_tpe()
     ]
     assert first[0].overrides == {}
     history = [view(0, {}, 0.1), *[view(i + 1, p.overrides, 0.2) for i, p in enumerate(first[1:])]]
-    second = make_proposer("auto").propose(history, 6, ctx)
+    second = AutoProposer(near_share=0.5, startup_fraction=0.2).propose(history, 6, ctx)
     # four start-up trials are left, then the model; nothing is spent on the baseline again
     assert [t for p in second for t in p.tags if t.startswith("via:")] == [
         *["via:near-baseline", "via:sobol"] * 2,

@@ -26,13 +26,26 @@ class Rung:
     threshold: float
 
 
-def curve_points(lines: list[dict[str, Any]], metric: str) -> list[tuple[int, float]]:
+def curve_points(
+    lines: list[dict[str, Any]], metric: str, signal: tuple[tuple[str, float], ...] = ()
+) -> list[tuple[int, float]]:
+    """(step, value) of ``metric`` in each line, or of the weighted sum ``signal`` where one is given (a line
+    lacking one of its metrics is skipped)."""
+    weights = signal or ((metric, 1.0),)
     out = []
     for line in lines:
-        value = (line.get("metrics") or {}).get(metric)
-        if isinstance(line.get("step"), int) and isinstance(value, int | float) and not isinstance(value, bool):
-            out.append((int(line["step"]), float(value)))
+        metrics = line.get("metrics") or {}
+        values: list[Any] = [metrics.get(name) for name, _ in weights]
+        if isinstance(line.get("step"), int) and all(_number(v) for v in values):
+            total = 0.0
+            for (_, weight), value in zip(weights, values, strict=True):
+                total += weight * float(value)
+            out.append((int(line["step"]), total))
     return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def value_at(points: list[tuple[int, float]], step: int, smoothing: int) -> float | None:
@@ -117,6 +130,7 @@ class SuccessiveHalvingPruner:
     min_se: float = 0.0
     exempt_every: int = 0
     episodes_metric: str = "environment/episodes"
+    signal: tuple[tuple[str, float], ...] = ()  # rank by this weighted sum of metrics instead of ``metric``
 
     def exempt(self, trial_number: int) -> bool:
         """Whether the ``trial_number``-th trial of a study (from 1) runs to its end whatever its curve says."""
@@ -126,9 +140,9 @@ class SuccessiveHalvingPruner:
         """Why to stop a trial whose metrics lines are ``lines`` (budget ``total`` steps), or None.
         ``peers``: the metrics lines of finished trials with the same budget."""
         return prune_decision(
-            curve_points(lines, self.metric),
+            curve_points(lines, self.metric, self.signal),
             total,
-            [curve_points(p, self.metric) for p in peers],
+            [curve_points(p, self.metric, self.signal) for p in peers],
             list(self.rungs),
             self.keep_fraction,
             self.min_trials,
@@ -136,5 +150,6 @@ class SuccessiveHalvingPruner:
             self.smoothing,
             self.maximize,
             self.min_se,
-            curve_points(lines, self.episodes_metric),
+            # binomial error for a rate measured on known episodes; a weighted signal is judged by its spread
+            [] if self.signal else curve_points(lines, self.episodes_metric),
         )

@@ -211,6 +211,12 @@ def _convert(hint: Any, value: Any, dotted: str, errors: list[str]) -> Any:
         if value_type is str:
             ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
             what = "a mapping of names to names"
+        elif value_type is float:
+            ok = isinstance(value, dict) and all(
+                isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for k, v in value.items()
+            )
+            what = "a mapping of metric names to numbers"
         else:  # free-form tables (rules, the behaviour table) are checked by their own parsers
             ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
             what = "a mapping"

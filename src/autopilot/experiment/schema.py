@@ -83,7 +83,7 @@ DEFAULT_BEHAVIOR_TABLE: dict[str, dict[str, Any]] = {
 @dataclass
 class ProposerSpec:
     # a registered name, or optuna:<SamplerClass> (any sampler optuna.samplers ships, with ``optuna`` as kwargs)
-    name: str = "hybrid"
+    name: str = "auto"
     batch_size: int = 4
     seed: int = 0
     ga: GAOptions = field(default_factory=GAOptions)
@@ -136,6 +136,8 @@ class EarlyStopping:
     smoothing: int = 3
     min_se: float = 2.0  # below the quantile by more than this many standard errors of the trial's own value
     exempt_every: int = 4  # every n-th trial runs to its end (Hyperband's hedge); 0: none
+    # Rank trials at the rungs by this weighted sum of logged metrics instead of the objective ({}: the objective)
+    signal: dict[str, float] = field(default_factory=dict)
 
     def active(self, budgeted: bool, trainer_kind: str) -> bool:
         if self.enabled == "auto":

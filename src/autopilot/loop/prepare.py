@@ -160,6 +160,7 @@ class Preparer:
             exp.objective.maximize,
             opts.min_se,
             opts.exempt_every,
+            signal=tuple(sorted(opts.signal.items())),
         )
         if pruner.exempt(1 + sum(v.id != folder.id for v in history)):  # its place in the study
             return None

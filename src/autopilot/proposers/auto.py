@@ -1,16 +1,18 @@
-"""``auto`` (the default): a start-up around the shipped config and across the space, then TPE.
+"""``auto`` (the default): the baseline, a space-filling start-up, then TPE.
 
 A study's trials, in order:
-- the baseline itself, once, while it has no record (every later result needs a reference);
-- a start-up of max(4, budget/5) trials (8 without a trial budget), alternating between samples around the
+- the baseline itself, once, while it has no record (every later result, and the claim, needs a reference);
+- a start-up of max(4, budget/4) trials (8 without a trial budget) from a scrambled Sobol sequence over the tune
+  ranges (space-filling where random draws clump). ``near_share`` of them may instead be drawn around the
   baseline (each numeric key moved by a normal step of 0.15 of its tune range on its own scale, a choice kept
-  three times in four; PufferLib's Protein centres its search on the shipped config the same way) and a
-  scrambled Sobol sequence over the tune ranges (space-filling where random draws would clump);
+  three times in four), as PufferLib's Protein centres its search on the shipped config; it is 0 by default:
+  on the tuning benchmark it slowed studies down, because the shipped config is poor at a study's budget;
 - then Optuna's TPE, multivariate and grouped (keys that are set together are modelled together), one proposal
   per free slot with the constant liar for those still running, fitted on every comparable run (pruned ones
   count as worse than any finished one).
 Runs trained with a step budget other than the baseline's are left out of the evidence. Deterministic given the
-seed and the history. The start-up and the model were chosen on the tuning benchmark (benchmarks/README.md).
+seed and the history. Each part was measured on the tuning benchmark before it became the default
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ NEAR_SCALE = 0.15  # the step around the baseline, as a fraction of each key's t
 KEEP_CHOICE = 0.75  # how often a sample around the baseline keeps the baseline's choice of a categorical key
 
 
-def startup_size(context: Context) -> int:
-    """Start-up trials before the model proposes: a fifth of a known budget, at least 4; 8 without a budget."""
-    return 8 if context.budget_trials is None else max(4, context.budget_trials // 5)
+def startup_size(context: Context, fraction: float = 0.25) -> int:
+    """Start-up trials before the model proposes: ``fraction`` of a known budget (a quarter), at least 4; 8
+    without a budget."""
+    if fraction <= 0:
+        return 0
+    return 8 if context.budget_trials is None else max(4, int(context.budget_trials * fraction))
 
 
 class GroupedTPEProposer(OptunaProposer):
@@ -58,9 +63,10 @@ class GroupedTPEProposer(OptunaProposer):
 class AutoProposer(Proposer):
     name = "auto"
 
-    def __init__(self, near_share: float = 0.5) -> None:
-        self.model = GroupedTPEProposer()  # kept across batches: its replayed trials are cached
+    def __init__(self, near_share: float = 0.0, startup_fraction: float = 0.25, model: Proposer | None = None) -> None:
+        self.model = model or GroupedTPEProposer()  # kept across batches: its replayed trials are cached
         self.near_share = near_share  # of the start-up, sampled around the baseline; the rest Sobol
+        self.startup_fraction = startup_fraction
 
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:
         history = history_for_proposers(history)
@@ -68,7 +74,7 @@ class AutoProposer(Proposer):
         batch = baseline_slot(history, context)
         started = sum(not is_baseline(v, context) for v in comparable)
         keys = [name for name, p in sorted(context.space.params.items()) if p.tunable]
-        while len(batch) < n and started < startup_size(context) and keys:
+        while len(batch) < n and started < startup_size(context, self.startup_fraction) and keys:
             near_so_far = math.floor(started * self.near_share + 0.5)
             if math.floor((started + 1) * self.near_share + 0.5) > near_so_far:
                 overrides = self._near_baseline(context, started)
