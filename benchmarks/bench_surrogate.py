@@ -466,9 +466,9 @@ def main() -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(
         f"surrogate: {fit['runs']} recorded runs of ~{steps:,} steps, {fit['configs']} configs "
-        f"({fit['replicated_configs']} on 3+ seeds), half {args.half}, refit {args.refit}; leave-one-out Spearman "
+        f"({fit['replicated_configs']} on 2+ seeds), half {args.half}, refit {args.refit}; leave-one-out Spearman "
         f"{fit['loo_spearman']:.3f}, MAE {fit['loo_mae']:.3f}, top-decile recall {fit['top_decile_recall']:.2f}; "
-        f"seed noise {fit['seed_sd_logit']:.2f} (logit sd)"
+        f"seed noise (success, logit sd) {fit['seed_sd_logit']}"
     )
     for label, d in (("data, random runs", fit["data_random"]), ("surrogate, random configs", fit["random_seen"])):
         print(f"  {label}: median {d['median']:.3f}, share above 0.5 {d['above_0.5']:.2f}, max {d['max']:.3f}")

@@ -59,7 +59,9 @@ def test_autopilot_run_trains_the_builtin_task_for_a_few_iterations(tmp_path: Pa
     )
     assert (root / "report.html").is_file()
 
-    first, second = views[0].id, views[1].id
+    # The save strategy ("best") keeps the champion's checkpoint and the latest run's: evaluate the champion.
+    first = board["best"]
+    second = next(v.id for v in views if v.id != first)
     evaluated = subprocess.run(
         [AUTOPILOT, "eval", first, "-w", str(root), "--episodes", "48", "--seed", "77"],
         capture_output=True,

@@ -33,7 +33,7 @@ def command_study(tmp_path: Path, **sections: Any) -> autopilot.Study:
 
 
 def test_a_study_runs_from_the_python_api_with_a_relative_path(tmp_path: Path, monkeypatch: Any) -> None:
-    make_ws(tmp_path / "ws")
+    make_ws(tmp_path / "ws", resources={"timeout_minutes": 1, "stall_seconds": 30})  # a loaded machine is slow
     monkeypatch.chdir(tmp_path)
     study = autopilot.open("ws")  # relative: every trial still finds its config
     result = study.run(trials=4, quiet=True, proposer="random", seed=1)
