@@ -450,10 +450,11 @@ def main() -> int:
     parser.add_argument(
         "--half", choices=["all", "A", "B"], default="all", help="fit to this half of the recorded configs only"
     )
+    parser.add_argument("--replicates", type=int, help="use the first N lines of the replicate data (default all)")
     parser.add_argument("--refit", type=int, help="fit to a bootstrap resample of the configs (its seed)")
     parser.add_argument("--out", type=Path, help="write the per-study results as JSON here")
     args = parser.parse_args()
-    runs_data = load_runs()
+    runs_data = load_runs(replicates=args.replicates)
     steps = int(np.median([r.steps for r in runs_data]))
     baseline = presets.baseline_config("builtin", "drone_delivery", "quick")
     baseline["train"]["total_timesteps"] = steps

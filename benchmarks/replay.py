@@ -135,9 +135,10 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--trials", type=int, default=32, help="runs per replayed pruning study")
     parser.add_argument("--configs", type=int, default=12, help="configs per replayed pick study")
+    parser.add_argument("--replicates", type=int, help="use the first N lines of the replicate data (default all)")
     parser.add_argument("--rules", nargs="+", default=["none", "sha", "nsha", "nsha1"])
     args = parser.parse_args()
-    runs = load_runs()
+    runs = load_runs(replicates=args.replicates)
     pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve) and r.rates]
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

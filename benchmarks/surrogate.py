@@ -83,12 +83,15 @@ class Run:
         return self.successes / self.episodes
 
 
-def load_runs(paths: tuple[Path, ...] = (*RANDOM_DATA, REPLICATE_DATA)) -> list[Run]:
+def load_runs(paths: tuple[Path, ...] = (*RANDOM_DATA, REPLICATE_DATA), replicates: int | None = None) -> list[Run]:
+    """The recorded runs; ``replicates``: only the first that many lines of the replicate file (it grows while a
+    recording runs, so a figure names how many it used)."""
     out = []
     for path in paths:
         if not path.exists():
             continue
-        for line in path.read_text().splitlines():
+        lines = path.read_text().splitlines()
+        for line in lines[:replicates] if path == REPLICATE_DATA and replicates is not None else lines:
             r = json.loads(line) if line.strip() else None
             if not r or r.get("state") != "complete" or not r.get("eval_episodes") or not r.get("steps"):
                 continue
