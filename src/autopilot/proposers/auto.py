@@ -30,6 +30,7 @@ from autopilot.proposers.base import (
     Proposer,
     at_baseline_budget,
     baseline_slot,
+    credited_to,
     history_for_proposers,
     is_baseline,
 )
@@ -85,10 +86,7 @@ class AutoProposer(Proposer):
             started += 1
         if len(batch) < n:
             batch += self.model.propose(comparable, n - len(batch), context.derive("tpe"))
-        for p in batch:
-            p.tags = [*p.tags, f"via:{p.proposer}"]
-            p.proposer = self.name
-        return batch[:n]
+        return credited_to(batch[:n], self.name)
 
     def _near_baseline(self, context: Context, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([context.seed, index, 17])

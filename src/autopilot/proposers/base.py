@@ -113,3 +113,11 @@ def baseline_slot(history: list[RunView], context: Context) -> list[Proposal]:
     if any(is_baseline(v, context) for v in history):
         return []
     return [Proposal({}, [], ["baseline"], "baseline", "the baseline config, as a reference")]
+
+
+def credited_to(proposals: list[Proposal], name: str) -> list[Proposal]:
+    """A composite proposer's batch under its own name, each proposal tagged ``via:<part>`` with its source."""
+    for p in proposals:
+        p.tags = [*p.tags, f"via:{p.proposer}"]
+        p.proposer = name
+    return proposals

@@ -24,6 +24,7 @@ from autopilot.proposers.base import (
     Proposer,
     at_baseline_budget,
     baseline_slot,
+    credited_to,
     history_for_proposers,
 )
 from autopilot.proposers.ga import GAProposer
@@ -48,13 +49,7 @@ class HybridProposer(Proposer):
             batch += ga.propose(comparable, n_exploit, context.derive("ga"))
         if len(batch) < n:
             batch += self.tpe.propose(comparable, n - len(batch), context.derive("tpe"))
-        return self._tag(batch[:n])
-
-    def _tag(self, proposals: list[Proposal]) -> list[Proposal]:
-        for p in proposals:
-            p.tags = [*p.tags, f"via:{p.proposer}"]
-            p.proposer = self.name
-        return proposals
+        return credited_to(batch[:n], self.name)
 
 
 def _prior_keys(context: Context) -> set[str] | None:
