@@ -402,10 +402,11 @@ def steps_to(curve: list[tuple[int, float]], target: float) -> float:
 
 
 def auc(curve: list[tuple[int, float]], budget: int) -> float:
+    """Area under the best-so-far curve over [0, budget], normalised to [0, 1] (a last trial may overrun)."""
     area, prev_s, prev_b = 0.0, 0, 0.0
     for s, b in curve:
-        area += (s - prev_s) * prev_b
-        prev_s, prev_b = s, b
+        area += (min(s, budget) - prev_s) * prev_b
+        prev_s, prev_b = min(s, budget), b
     return (area + (budget - prev_s) * prev_b) / budget
 
 

@@ -31,16 +31,18 @@ from autopilot.objective import Objective
 from autopilot.workspace.budget import steps_used
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records
+from benchmarks.bench_surrogate import RESOURCES, auc, paired, ratio, resource_points, steps_to
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
+HELD_OUT_SEED = 424242  # the champion's re-evaluation: fresh episodes on a seed no trial saw
 
 
 def iso(t: str) -> float:
     return datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
-def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int) -> dict:
-    """One real `autopilot run --trials N` study; its result is the champion the tool hands the user."""
+def prepare(root: Path, seed: int, steps: int, episodes: int) -> None:
+    """The study's workspace: the built-in task's quick baseline at ``steps`` steps, trained on seed 1 + seed."""
     subprocess.run([AUTOPILOT, "init", str(root)], check=True, capture_output=True)
     path = root / "configs" / "baseline_quick.json"
     baseline = json.loads(path.read_text())
@@ -51,11 +53,135 @@ def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: 
     experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
     experiment["objective"]["evaluation"]["episodes"] = episodes
     (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
+
+
+def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int) -> dict:
+    """One real `autopilot run --trials N` study; its result is the champion the tool hands the user."""
+    if proposer == OPTUNA:
+        return optuna_study(root, seed, trials, steps, episodes)
+    prepare(root, seed, steps, episodes)
     started = time.monotonic()
     argv = [AUTOPILOT, "run", "-w", str(root), "--proposer", proposer, "--seed", str(seed)]
     argv += ["--batch-size", str(batch), "--trials", str(trials)]
     done = subprocess.run(argv, capture_output=True, timeout=7200)
     return summarize(root, proposer, seed, done.returncode, time.monotonic() - started)
+
+
+OPTUNA = "optuna_tpe_hyperband"
+
+
+def optuna_study(root: Path, seed: int, trials: int, steps: int, episodes: int) -> dict:
+    """Optuna as its users run it, on the same trainer, tune ranges and step budget as the loop: TPE
+    (multivariate, the tool's TPE start-up for this budget) with ``HyperbandPruner``, one trial at a time. Each
+    trial reports success_rate once per twentieth of its steps, is stopped when ``should_prune`` says so, and
+    returns its evaluation's success (the same episodes as the loop's); the user is handed ``study.best_trial``,
+    re-evaluated like the loop's champion."""
+    import threading
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from autopilot.executors.base import TrialSpec
+    from autopilot.executors.local import LocalExecutor
+    from autopilot.experiment.loader import load
+    from autopilot.experiment.schema import ProposerSpec
+    from autopilot.loop.prepare import Preparer
+    from autopilot.proposers.base import Context
+    from autopilot.proposers.optuna_samplers import distributions, startup_trials
+    from autopilot.trainers.command import trainer_argv, trainer_env
+    from autopilot.workspace.atomic import atomic_write_json, read_json, read_jsonl
+    from autopilot.workspace.run_folder import RunFolder
+
+    prepare(root, seed, steps, episodes)
+    started = time.monotonic()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ws = Workspace(root)
+    loaded = load(ws)
+    exp = loaded.experiment
+    startup = startup_trials(
+        Context(exp.space, exp.objective, loaded.baseline, ProposerSpec(), 0, budget_trials=trials)
+    )
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=RESOURCES),
+    )
+    dists = distributions(exp.space)
+    preparer = Preparer(loaded, Records(ws), exp.resources.timeout_minutes, exp.resources.stall_seconds, lambda: None)
+    used, curve, folders = 0, [], {}
+    while used < trials * steps:
+        trial = study.ask(dists)
+        checked = loaded.validate(dict(trial.params))
+        if not checked.ok:  # a rule the ranges alone do not hold: a failed trial, as in a user's objective
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        folder = RunFolder(root / "optuna" / f"trial-{trial.number:03d}")  # outside runs/: not the loop's
+        folder.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder.config, preparer.effective_config(checked.normalized, [], OPTUNA)[0])
+        folders[trial.number] = folder
+        reported: set[int] = set()
+
+        def should_stop(
+            trial: optuna.Trial = trial, folder: RunFolder = folder, reported: set[int] = reported
+        ) -> str | None:
+            lines = [x for x in read_jsonl(folder.metrics) if "success_rate" in (x.get("metrics") or {})]
+            for resource, _step, value in resource_points(lines, steps):
+                if resource not in reported:
+                    reported.add(resource)
+                    trial.report(value, resource)
+                    if trial.should_prune():
+                        return f"pruned by HyperbandPruner at {resource}/{RESOURCES} of its steps"
+            return None
+
+        spec = TrialSpec(
+            run_id=folder.id,
+            argv=trainer_argv(exp.trainer, folder.path),
+            run_dir=folder.path,
+            env=trainer_env(exp.trainer, folder.path),
+            timeout_s=exp.resources.timeout_minutes * 60,
+            stall_s=exp.resources.stall_seconds,
+            should_stop=should_stop,
+        )
+        outcome = LocalExecutor(1).run_one(spec, lambda *_: None, threading.Event())
+        lines = read_jsonl(folder.metrics)
+        used += max((int(x.get("step") or 0) for x in lines), default=0)
+        evals = read_jsonl(folder.eval_episodes) if folder.eval_episodes.exists() else []
+        if outcome.stopped_by == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        elif outcome.exit_code == 0 and evals:
+            study.tell(trial, float(np.mean([e["success"] for e in evals])))
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+        done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        curve.append((used, study.best_value if done else 0.0))
+    held_out = None
+    if any(t.state == TrialState.COMPLETE for t in study.trials):
+        best = folders[study.best_trial.number]
+        checkpoint = best.path / str(read_json(best.trainer_summary).get("checkpoint"))
+        out = best.path / f"held-out-{HELD_OUT_SEED}.jsonl"
+        argv = trainer_argv(exp.trainer, best.path)
+        argv += ["--eval-only", str(checkpoint), "--episodes", "256", "--seed", str(HELD_OUT_SEED), "--out", str(out)]
+        subprocess.run(argv, capture_output=True, timeout=1200, env=trainer_env(exp.trainer, best.path), cwd=best.path)
+        eps = read_jsonl(out) if out.exists() else []
+        held_out = float(np.mean([e["success"] for e in eps])) if eps else None
+    states = [t.state for t in study.trials]
+    return {
+        "proposer": OPTUNA,
+        "seed": seed,
+        "exit_code": 0,
+        "trials": len(states),
+        "pruned": states.count(TrialState.PRUNED),
+        "failed": states.count(TrialState.FAIL),
+        "steps_used": used,
+        "curve": curve,
+        "scores": [t.value for t in study.trials if t.state == TrialState.COMPLETE],
+        "best": curve[-1][1] if curve else 0.0,
+        "held_out": held_out,
+        "runs": len(states),
+        "wall_s": time.monotonic() - started,
+        "overhead": [],
+        "trainer": [],
+    }
 
 
 def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: float) -> dict:
@@ -80,11 +206,11 @@ def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: floa
     held_out = None
     if champion:
         subprocess.run(
-            [AUTOPILOT, "eval", champion, "-w", str(root), "--episodes", "256", "--seed", "424242"],
+            [AUTOPILOT, "eval", champion, "-w", str(root), "--episodes", "256", "--seed", str(HELD_OUT_SEED)],
             capture_output=True,
             timeout=1200,
         )
-        out = root / "runs" / champion / "evals" / "seed-424242.jsonl"
+        out = root / "runs" / champion / "evals" / f"seed-{HELD_OUT_SEED}.jsonl"
         eps = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
         held_out = float(np.mean([e["success"] for e in eps])) if eps else None
     return {
@@ -95,6 +221,11 @@ def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: floa
         "pruned": sum(v.state == "pruned" for v in views),
         "steps_used": used,
         "curve": curve,
+        "scores": [
+            float(v.metrics["success_rate"])
+            for v in views
+            if v.state == "complete" and isinstance(v.metrics.get("success_rate"), int | float)
+        ],
         "best": curve[-1][1] if curve else 0.0,
         "held_out": held_out,
         "runs": len(views),
@@ -104,18 +235,43 @@ def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: floa
     }
 
 
-def steps_to(curve: list[tuple[int, float]], target: float) -> float:
-    return next((float(s) for s, b in curve if b >= target), float("inf"))
+def landscape_targets(results: list[dict]) -> list[float]:
+    """Targets at the 90th and 98th percentile of the random studies' trial scores (random configs at this
+    fidelity, as the studies measured them); 0.5 when too few random trials were run."""
+    scores = [s for r in results if r["proposer"] == "random" for s in r.get("scores", [])]
+    return [float(np.quantile(scores, 0.9)), float(np.quantile(scores, 0.98))] if len(scores) >= 50 else [0.5]
 
 
-def auc(curve: list[tuple[int, float]], budget: int) -> float:
-    """Area under the best-so-far curve over [0, budget], normalised to [0, 1]."""
-    area, prev_steps, prev_best = 0.0, 0, 0.0
-    for s, b in curve:
-        area += (min(s, budget) - prev_steps) * prev_best
-        prev_steps, prev_best = min(s, budget), b
-    area += (budget - prev_steps) * prev_best
-    return area / budget
+def paired_lines(results: list[dict], names: list[str], targets: list[float]) -> list[str]:
+    """The first proposer against each other one, study seed by study seed (paired bootstrap intervals)."""
+    ours = {r["seed"]: r for r in results if r["proposer"] == names[0]}
+    rng = np.random.default_rng(0)
+    out = [
+        "",
+        f"Paired by study seed, {names[0]} minus each peer: champion's held-out success, champion's score in the "
+        "study; steps to each target as a ratio of medians (a study that never reached it counts as infinite).",
+        "",
+        "| peer | seeds | held-out success, difference | score in study, difference | "
+        + " | ".join(f"steps to {t:.3f}, ratio" for t in targets)
+        + " |",
+        "| --- | --- | --- | --- |" + " --- |" * len(targets),
+    ]
+    for name in names[1:]:
+        seeds = sorted(s for s in ours if any(r["proposer"] == name and r["seed"] == s for r in results))
+        theirs = {r["seed"]: r for r in results if r["proposer"] == name}
+        both = [s for s in seeds if ours[s]["held_out"] is not None and theirs[s]["held_out"] is not None]
+        if len(seeds) < 2:
+            out.append(f"| {name} | {len(seeds)} | - | - |" + " - |" * len(targets))
+            continue
+        held = paired([ours[s]["held_out"] for s in both], [theirs[s]["held_out"] for s in both], rng) if both else "-"
+        score = paired([ours[s]["best"] for s in seeds], [theirs[s]["best"] for s in seeds], rng)
+        steps = []
+        for target in targets:
+            a = [steps_to(ours[s]["curve"], target) for s in seeds]
+            b = [steps_to(theirs[s]["curve"], target) for s in seeds]
+            steps.append(ratio(a, b, rng) if np.isfinite(np.median(a)) and np.isfinite(np.median(b)) else "-")
+        out.append(f"| {name} | {len(seeds)} | {held} | {score} | " + " | ".join(steps) + " |")
+    return out
 
 
 def latency(names: list[str], n_history: int = 500, reps: int = 3) -> dict[str, float]:
@@ -155,7 +311,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=2_000_000)
     parser.add_argument("--episodes", type=int, default=128)
-    parser.add_argument("--target", type=float, default=0.5)
+    parser.add_argument(
+        "--target", type=float, help="success to reach (default: the 90th and 98th percentile of random's trials)"
+    )
     parser.add_argument("--out", default="benchmarks/results/bench")
     parser.add_argument("--latency-only", action="store_true")
     parser.add_argument("--latency", nargs="*", help="proposers to time (default: --proposers but protein)")
@@ -202,12 +360,19 @@ def main() -> None:
                         out.write(json.dumps(r) + "\n")
         results = [r for r in results if r["proposer"] in args.proposers and r["seed"] < args.seeds]
         budget = args.trials * args.steps
+        targets = [args.target] if args.target is not None else landscape_targets(results)
         lines += [
             f"Budget: {args.trials} trials x {args.steps:,} steps = {budget:,} environment steps per study; "
-            f"{args.seeds} study seeds; target success_rate {args.target}.",
+            f"{args.seeds} study seeds; targets (success_rate) {', '.join(f'{t:.3f}' for t in targets)}"
+            + (
+                ""
+                if args.target is not None or len(targets) < 2
+                else ": the 90th and 98th percentile of random's trials"
+            )
+            + ".",
             "",
             "| proposer | champion's success_rate at budget | champion's held-out success | steps to "
-            f"target {args.target} | AUC of champion-so-far | per study: exit code, trials, steps |",
+            f"{targets[0]:.3f} | AUC of champion-so-far | per study: exit code, trials, steps |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         fig = Figure(figsize=(8, 4))
@@ -220,7 +385,7 @@ def main() -> None:
             held = [r["held_out"] for r in rs if r["held_out"] is not None]
             lines.append(
                 f"| {name} | {ci([r['best'] for r in rs])} | {ci(held) if held else '-'} | "
-                f"{ci([steps_to(r['curve'], args.target) for r in rs])} | "
+                f"{ci([steps_to(r['curve'], targets[0]) for r in rs])} | "
                 f"{ci([auc(r['curve'], budget) for r in rs])} | "
                 + "; ".join(f"{r['exit_code']}, {r['trials']} ({r['pruned']} pruned), {r['steps_used']:,}" for r in rs)
                 + " |"
@@ -233,14 +398,16 @@ def main() -> None:
         ax.legend()
         ax.grid(alpha=0.3)
         fig.savefig(f"{args.out}.png", dpi=90, bbox_inches="tight")
+        lines += paired_lines(results, args.proposers, targets)
         overhead = [o for r in results for o in r["overhead"]]
         trainer = [t for r in results for t in r["trainer"]]
-        lines += [
-            "",
-            f"Loop overhead outside the trainer process: median {np.median(overhead):.2f} s per trial, "
-            f"{sum(overhead) / sum(trainer):.1%} of trainer time ({len(trainer)} trials).",
-        ]
-    names = args.latency or [n for n in args.proposers if n != "protein"]
+        if trainer:
+            lines += [
+                "",
+                f"Loop overhead outside the trainer process: median {np.median(overhead):.2f} s per trial, "
+                f"{sum(overhead) / sum(trainer):.1%} of trainer time ({len(trainer)} trials).",
+            ]
+    names = args.latency or [n for n in args.proposers if n not in ("protein", OPTUNA)]
     lat = latency(names)
     lines += [
         "",

@@ -152,8 +152,10 @@ class Surrogate:
         kernel = ConstantKernel(4.0, (1e-2, 1e3)) * Matern(
             length_scale=np.full(d, 0.5), length_scale_bounds=(0.05, 100.0), nu=2.5
         ) + WhiteKernel(1.0, (1e-3, 20.0))
-        self.gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1, random_state=0)
-        self.gp.fit(self.x, self.z)
+        # Standardised here rather than with normalize_y, so the leave-one-out below needs no private attributes.
+        self.z_mean, self.z_scale = float(self.z.mean()), float(self.z.std()) or 1.0
+        self.gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=1, random_state=0)
+        self.gp.fit(self.x, (self.z - self.z_mean) / self.z_scale)
         self.length_scales = np.asarray(self.gp.kernel_.k1.k2.length_scale, dtype=float)
         # The curve pool: recorded runs with curves, and where they sit.
         counted = [r for r in self.runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve)]
@@ -166,7 +168,7 @@ class Surrogate:
     def mean_logit(self, points: np.ndarray) -> np.ndarray:
         """The GP's mean, bent softly under a ceiling half a logit above the best recorded config: beyond the
         data the fit would extrapolate a trend, and nothing recorded says configs that good exist."""
-        mu = np.asarray(self.gp.predict(np.atleast_2d(points)))
+        mu = np.asarray(self.gp.predict(np.atleast_2d(points))) * self.z_scale + self.z_mean
         return self.ceiling - np.logaddexp(0.0, self.ceiling - mu)
 
     def true_success(self, overrides: dict[str, Any]) -> float:
@@ -203,10 +205,9 @@ class Surrogate:
         """Leave-one-out predicted logits at the fitted hyperparameters (the closed form for a GP)."""
         k = self.gp.kernel_(self.x) + np.eye(len(self.x)) * self.gp.alpha
         inv = np.linalg.inv(k)
-        mean, scale = self.gp._y_train_mean, self.gp._y_train_std
-        y = (self.z - mean) / scale
+        y = (self.z - self.z_mean) / self.z_scale
         pred = y - (inv @ y) / np.diag(inv)
-        return pred * scale + mean
+        return pred * self.z_scale + self.z_mean
 
     def fidelity(self, random_configs: list[dict[str, Any]], data_random: np.ndarray) -> dict[str, Any]:
         loo_success = self.true_of(self.loo())

@@ -1,0 +1,135 @@
+"""A budgeted study on a PufferLib C env from its shipped config: does the default search improve on it?
+
+    .venv/bin/python -m benchmarks.bench_cenv --env puffer_cartpole --trials 32 --work /tmp/cenv-cartpole
+
+The workspace comes from `autopilot init --trainer puffer --env ENV` (the env's own ini and [sweep]), sized for a
+2-core CPU: the env count and the batch divided by --shrink, the Serial backend, --steps per trial; the
+hyperparameters stay as shipped. The study is a real `autopilot run --trials N`; a re-run of this command
+finishes a study that was stopped. At the end the shipped baseline and the champion are re-evaluated on
+--episodes fresh episodes of a held-out seed, so the comparison does not rest on the scores that chose the
+champion (the winner's curse). Prints the machine, the command and a markdown table; writes OUT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from autopilot.analysis.promotion import decide
+from autopilot.experiment.loader import load
+from autopilot.workspace.budget import steps_used
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Records
+
+AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
+HELD_OUT_SEED = 424242
+
+
+def init(root: Path, env: str, steps: int, shrink: int) -> None:
+    """The env's workspace at 2-core size (hyperparameters as shipped); kept when it exists (resume)."""
+    if root.exists():
+        return
+    subprocess.run([AUTOPILOT, "init", str(root), "--trainer", "puffer", "--env", env], check=True)
+    path = root / "configs" / "baseline_quick.json"
+    config = json.loads(path.read_text())
+    train = config["train"]
+    config["env"]["num_envs"] = max(1, int(config["env"].get("num_envs", 1)) // shrink)
+    train["batch_size"] = max(train["bptt_horizon"], int(train["batch_size"]) // shrink)
+    for key in ("minibatch_size", "max_minibatch_size"):
+        train[key] = min(int(train[key]), train["batch_size"])
+    train["total_timesteps"] = steps
+    # Serial: two worker processes of a C env cost more than they give on 2 cores; the instance count is the
+    # env's sizing, not a hyperparameter, so it is not tuned.
+    config["vec"].update({"backend": "Serial", "num_envs": 2, "num_workers": 1, "batch_size": 2})
+    path.write_text(json.dumps(config, indent=2))
+    experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
+    experiment["search_space"]["vec.num_envs"]["tune"] = False
+    (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
+
+
+def held_out(root: Path, run_id: str, episodes: int, metric: str) -> float | None:
+    """The run's checkpoint on ``episodes`` fresh episodes of the held-out seed (cached in its evals folder)."""
+    out = root / "runs" / run_id / "evals" / f"seed-{HELD_OUT_SEED}.jsonl"
+    if not out.exists():
+        argv = [AUTOPILOT, "eval", run_id, "-w", str(root), "--episodes", str(episodes), "--seed", str(HELD_OUT_SEED)]
+        subprocess.run(argv, capture_output=True, timeout=3600)
+    if not out.exists():
+        return None
+    values = [e.get(metric) for e in map(json.loads, out.read_text().splitlines())]
+    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    return float(np.mean(numbers)) if numbers else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="puffer_cartpole", help="a PufferLib env name (its ini is read)")
+    parser.add_argument("--trials", type=int, default=32, help="the study's budget in trials (default 32)")
+    parser.add_argument("--steps", type=int, default=1_048_576, help="environment steps per trial")
+    parser.add_argument("--shrink", type=int, default=16, help="divide the shipped env count and batch by this")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="the study's seed")
+    parser.add_argument("--episodes", type=int, default=512, help="held-out episodes for baseline and champion")
+    parser.add_argument("--work", type=Path, required=True, help="the study's workspace (resumed when it exists)")
+    parser.add_argument("--out", default=None, help="markdown output (default: WORK/bench_cenv.md)")
+    args = parser.parse_args()
+    init(args.work, args.env, args.steps, args.shrink)
+    argv = [AUTOPILOT, "run", "-w", str(args.work), "--trials", str(args.trials)]
+    argv += ["--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+    exit_code = subprocess.run(argv).returncode
+    ws = Workspace(args.work)
+    objective = load(ws, "quick").experiment.objective
+    views = Records(ws).history()
+    champion = decide(views, objective, ws.runs).champion
+    baseline = next((v for v in views if "baseline" in v.tags), None)
+    metric = objective.metric
+    rows: list[dict[str, Any]] = []
+    for v in views:
+        rows.append({"id": v.id, "state": v.state, "proposer": v.proposer, "score": v.metrics.get(metric)})
+    scores = [r["score"] for r in rows if r["state"] == "complete" and isinstance(r["score"], int | float)]
+    lines = [
+        f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        f"command: {' '.join([Path(sys.executable).name, '-m', 'benchmarks.bench_cenv', *sys.argv[1:]])}",
+        "",
+        f"{args.env}: {len(views)} trials ({sum(v.state == 'pruned' for v in views)} pruned, "
+        f"{sum(v.state in ('failed', 'timeout') for v in views)} failed), "
+        f"{sum(steps_used(ws, v) for v in views):,} steps, exit code {exit_code}; objective {metric} "
+        f"({'max' if objective.maximize else 'min'}).",
+        "",
+        "| run | role | score in the study | held-out score |",
+        "| --- | --- | --- | --- |",
+    ]
+    for role, view in (("shipped baseline", baseline), ("champion", champion)):
+        if view is None:
+            lines.append(f"| - | {role} | - | - |")
+            continue
+        score = view.metrics.get(metric)
+        shown = f"{score:.4g}" if isinstance(score, int | float) else "-"
+        again = held_out(args.work, view.id, args.episodes, metric)
+        lines.append(
+            f"| {view.id} | {role} | {shown} | {again:.4g} |"
+            if again is not None
+            else f"| {view.id} | {role} | {shown} | - |"
+        )
+    if scores:
+        base = baseline.metrics.get(metric) if baseline else None
+        better = [s for s in scores if isinstance(base, int | float) and (s > base if objective.maximize else s < base)]
+        lines += [
+            "",
+            f"Completed trials' scores: median {np.median(scores):.4g}, "
+            f"best {(max if objective.maximize else min)(scores):.4g}; {len(better)} better than the baseline's.",
+        ]
+    text = "\n".join(lines) + "\n"
+    Path(args.out or args.work / "bench_cenv.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
