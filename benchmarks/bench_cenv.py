@@ -2,12 +2,13 @@
 
     .venv/bin/python -m benchmarks.bench_cenv --env puffer_cartpole --trials 32 --work /tmp/cenv-cartpole
 
-The workspace comes from `autopilot init --trainer puffer --env ENV` (the env's own ini and [sweep]), sized for a
-2-core CPU: the env count and the batch divided by --shrink, the Serial backend, --steps per trial; the
+The workspace comes from `autopilot init --trainer puffer --env ENV` (the env's own ini and [sweep]), sized
+for a 2-core CPU: the env count and the batch divided by --shrink, the Serial backend, --steps per trial; the
 hyperparameters stay as shipped. The study is a real `autopilot run --trials N`; a re-run of this command
-finishes a study that was stopped. At the end the shipped baseline and the champion are re-evaluated on
---episodes fresh episodes of a held-out seed, so the comparison does not rest on the scores that chose the
-champion (the winner's curse). Prints the machine, the command and a markdown table; writes OUT.md.
+finishes a study that was stopped, and only reports one that is done. At the end the shipped baseline and the
+champion are re-evaluated on --episodes fresh episodes of a held-out seed, so the comparison does not rest on
+the scores that chose the champion (the winner's curse). Prints the machine, the command and a markdown table;
+writes OUT.md.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import yaml
 
 from autopilot.analysis.promotion import decide
 from autopilot.experiment.loader import load
-from autopilot.workspace.budget import steps_used
+from autopilot.workspace.budget import read_budget, steps_used, usage
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records
 
@@ -55,6 +56,13 @@ def init(root: Path, env: str, steps: int, shrink: int) -> None:
     (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
 
 
+def study_done(ws: Workspace, trials: int) -> bool:
+    budget = read_budget(ws)
+    if budget is None or budget.trials != trials:
+        return False
+    return usage(ws, Records(ws).history(), budget).exhausted(budget)
+
+
 def held_out(root: Path, run_id: str, episodes: int, metric: str) -> float | None:
     """The run's checkpoint on ``episodes`` fresh episodes of the held-out seed (cached in its evals folder)."""
     out = root / "runs" / run_id / "evals" / f"seed-{HELD_OUT_SEED}.jsonl"
@@ -81,14 +89,16 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="markdown output (default: WORK/bench_cenv.md)")
     args = parser.parse_args()
     init(args.work, args.env, args.steps, args.shrink)
-    argv = [AUTOPILOT, "run", "-w", str(args.work), "--trials", str(args.trials)]
-    argv += ["--batch-size", str(args.batch_size), "--seed", str(args.seed)]
-    exit_code = subprocess.run(argv).returncode
     ws = Workspace(args.work)
+    exit_code = 0
+    if not study_done(ws, args.trials):  # a re-run of a finished study's budget would start a new study
+        argv = [AUTOPILOT, "run", "-w", str(args.work), "--trials", str(args.trials)]
+        argv += ["--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+        exit_code = subprocess.run(argv).returncode
     objective = load(ws, "quick").experiment.objective
     views = Records(ws).history()
     champion = decide(views, objective, ws.runs).champion
-    baseline = next((v for v in views if "baseline" in v.tags), None)
+    baseline = next((v for v in views if "baseline" in v.record.tags), None)
     metric = objective.metric
     rows: list[dict[str, Any]] = []
     for v in views:

@@ -13,8 +13,10 @@ import pufferlib
 import pufferlib.models
 import pufferlib.vector
 import pytest
+import torch
 from helpers import AUTOPILOT
 
+from autopilot.trainers.puffer import evaluate
 from autopilot.trainers.puffer.evaluate import evaluate_generic
 
 pytestmark = [pytest.mark.puffer]
@@ -79,6 +81,36 @@ def test_a_recurrent_policy_is_evaluated_with_its_memory() -> None:
     policy = pufferlib.models.LSTMWrapper(env, pufferlib.models.Default(env, hidden_size=8), 8, 8)
     held_out = evaluate_generic(policy, vecenv, episodes=4, seed=0)
     assert [e["length"] for e in held_out.episodes] == [1, 2, 3, 4]
+
+
+class Balancer(torch.nn.Module):
+    """A hand-set linear controller that holds cartpole's pole up for the env's whole 200 steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # the evaluation reads the device from a parameter
+
+    def forward_eval(self, obs: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, None]:
+        push = 0.1 * obs[:, 0] + 0.5 * obs[:, 1] + 10.0 * obs[:, 2] + 2.0 * obs[:, 3]
+        return torch.stack([-50 * push, 50 * push], dim=1), None
+
+
+def test_episodes_a_c_env_ends_without_a_flag_still_end_the_evaluation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cartpole resets at its 200-step limit with neither terminal nor truncation set: a policy that balances
+    never shows an episode end. The evaluation ends on the env's own count instead of running to its step cap
+    (where the loop's stall check killed the study's best trials), and says how far it got while it runs."""
+    from pufferlib.ocean.cartpole.cartpole import Cartpole
+
+    monkeypatch.setattr(evaluate, "HEARTBEAT_S", 0.0)
+    vecenv = pufferlib.vector.make(Cartpole, backend="Serial", num_envs=1, env_kwargs={"num_envs": 4})
+    held_out = evaluate_generic(Balancer(), vecenv, episodes=8, seed=0)
+    assert 8 <= held_out.env_episodes <= 12  # two rounds of 4 agents; at the cap it would be about 2,000
+    assert held_out.env_stats["environment/episode_length"] == pytest.approx(200.0)
+    assert held_out.metrics({"episode_length": "environment/episode_length"})["episode_length"] == 200.0
+    assert held_out.episodes == []  # no episode was seen to end: none is made up
+    assert "evaluating: " in capsys.readouterr().out
 
 
 @pytest.mark.slow

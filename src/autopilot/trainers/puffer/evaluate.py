@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from autopilot.trainers.puffer.build import (
 )
 from autopilot.workspace.atomic import atomic_write_text, read_json
 
+HEARTBEAT_S = 10.0  # a progress line this often while evaluating: the loop's stall check watches the log
+
 
 @dataclass
 class HeldOut:
@@ -30,6 +33,7 @@ class HeldOut:
 
     episodes: list[dict[str, Any]]
     env_stats: dict[str, float] = field(default_factory=dict)
+    env_episodes: float = 0.0  # episodes the env's own logs counted as ended (their ``n``)
 
     def metrics(self, mapping: dict[str, str] | None = None) -> dict[str, float | None]:
         """Rates and means over the episodes, the env's stats, and ``mapping``'s names (autopilot name ->
@@ -96,7 +100,10 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
     the env's logged stats (weighted by the episodes each log covers, ``n``), as PufferLib's training logs them.
 
     Episodes are taken by agent and round (each agent's first episode, then each one's second, ...), never by
-    finishing time: the first episodes to end are the short ones, and taking those would bias the score."""
+    finishing time: the first episodes to end are the short ones, and taking those would bias the score.
+    Some C envs end an episode without saying so (cartpole resets at its step limit with neither flag set):
+    once the env's own logs count more ended episodes than the dones showed, the evaluation ends when those
+    logs cover ``episodes`` episodes, and the per-episode records hold only the episodes seen to end."""
     import torch
 
     obs, _ = vecenv.reset(seed=seed)
@@ -107,6 +114,8 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
     finished: list[list[tuple[float, int]]] = [[] for _ in range(n)]
     sums: dict[str, float] = {}
     weights: dict[str, float] = {}
+    logged, signalled = 0.0, 0
+    last_beat = time.monotonic()
     with torch.no_grad():
         for _ in range(max_steps):
             obs, rewards, terminals, truncations, infos = vecenv.step(_policy_action(policy, obs, state))
@@ -115,30 +124,39 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
             for i in np.flatnonzero(np.logical_or(terminals, truncations)):
                 finished[i].append((float(ret[i]), int(length[i])))
                 ret[i], length[i] = 0.0, 0
-            _add_logs(infos, sums, weights)
-            if min(len(f) for f in finished) >= rounds:
+                signalled += 1
+            logged += _add_logs(infos, sums, weights)
+            if min(len(f) for f in finished) >= rounds or (logged > signalled and logged >= episodes):
                 break
+            if time.monotonic() - last_beat >= HEARTBEAT_S:  # the loop stops a trial whose output stalls
+                print(f"evaluating: {max(logged, signalled):.0f}/{episodes} episodes ended", flush=True)
+                last_beat = time.monotonic()
     ordered = [finished[i][r] for r in range(rounds) for i in range(n) if r < len(finished[i])][:episodes]
     records = [
         {"episode": k, "seed": seed, "return": round(ret_, 6), "length": len_} for k, (ret_, len_) in enumerate(ordered)
     ]
     stats = {f"environment/{k}": sums[k] / weights[k] for k in sums if weights[k] > 0}
-    return HeldOut(records, stats)
+    return HeldOut(records, stats, logged)
 
 
-def _add_logs(infos: Any, sums: dict[str, float], weights: dict[str, float]) -> None:
-    """Fold a step's logs (a list of dicts, or a dict) into running sums weighted by their episode count."""
+def _add_logs(infos: Any, sums: dict[str, float], weights: dict[str, float]) -> float:
+    """Fold a step's logs (a list of dicts, or a dict) into running sums weighted by their episode count;
+    returns the episodes they say ended (0 for logs without a count)."""
     logs = infos if isinstance(infos, list | tuple) else [infos]
+    ended = 0.0
     for log in logs:
         if not isinstance(log, dict) or not log:
             continue
         weight = float(log.get("n", 1.0) or 0.0)
+        if isinstance(log.get("n"), int | float | np.number):
+            ended += weight
         for key, value in log.items():
             if key == "n" or isinstance(value, bool) or not isinstance(value, int | float | np.number):
                 continue
             if math.isfinite(float(value)) and weight > 0:
                 sums[key] = sums.get(key, 0.0) + float(value) * weight
                 weights[key] = weights.get(key, 0.0) + weight
+    return ended
 
 
 def recurrent_state(policy: Any, agents: int) -> dict[str, Any]:

@@ -310,7 +310,13 @@ def _train_and_evaluate(
             "agent_steps": trainer.global_step,
             "steps": trainer.global_step,
         },
-        "eval": {"episodes": len(episodes), "seed": evaluation["seed"], "policy": "sampled", "env": evaluation["env"]},
+        "eval": {
+            "episodes": len(episodes),
+            "env_episodes": evaluated.env_episodes,  # as the env's own logs counted them (ends it never flags too)
+            "seed": evaluation["seed"],
+            "policy": "sampled",
+            "env": evaluation["env"],
+        },
         "steps": trainer.global_step,
         "wall_s": round(wall, 3),
         "driver_overhead_s": round(own_s, 4),
