@@ -19,16 +19,16 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
 
 from autopilot.analysis.promotion import decide
 from autopilot.experiment.loader import load
+from autopilot.loop.reevaluate import ReevaluationError, reevaluate
 from autopilot.workspace.budget import read_budget, steps_used, usage
 from autopilot.workspace.layout import Workspace
-from autopilot.workspace.records import Records
+from autopilot.workspace.records import Records, RunView
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 HELD_OUT_SEED = 424242
@@ -47,6 +47,7 @@ def init(root: Path, env: str, steps: int, shrink: int) -> None:
     for key in ("minibatch_size", "max_minibatch_size"):
         train[key] = min(int(train[key]), train["batch_size"])
     train["total_timesteps"] = steps
+    config.setdefault("autopilot", {})["save_strategy"] = "all"  # the baseline's checkpoint is re-evaluated too
     # Serial: two worker processes of a C env cost more than they give on 2 cores; the instance count is the
     # env's sizing, not a hyperparameter, so it is not tuned.
     config["vec"].update({"backend": "Serial", "num_envs": 2, "num_workers": 1, "batch_size": 2})
@@ -63,17 +64,16 @@ def study_done(ws: Workspace, trials: int) -> bool:
     return usage(ws, Records(ws).history(), budget).exhausted(budget)
 
 
-def held_out(root: Path, run_id: str, episodes: int, metric: str) -> float | None:
-    """The run's checkpoint on ``episodes`` fresh episodes of the held-out seed (cached in its evals folder)."""
-    out = root / "runs" / run_id / "evals" / f"seed-{HELD_OUT_SEED}.jsonl"
-    if not out.exists():
-        argv = [AUTOPILOT, "eval", run_id, "-w", str(root), "--episodes", str(episodes), "--seed", str(HELD_OUT_SEED)]
-        subprocess.run(argv, capture_output=True, timeout=3600)
-    if not out.exists():
+def held_out(ws: Workspace, view: RunView, episodes: int) -> float | None:
+    """The run's checkpoint on ``episodes`` fresh episodes of the held-out seed, as ``autopilot eval`` measures
+    it (for a C env, its own logged stats)."""
+    exp = load(ws, "quick").experiment
+    try:
+        value = reevaluate(ws, exp, view, episodes, HELD_OUT_SEED).metrics.get(exp.objective.metric)
+    except ReevaluationError as exc:
+        print(f"held-out evaluation of {view.id}: {exc}")
         return None
-    values = [e.get(metric) for e in map(json.loads, out.read_text().splitlines())]
-    numbers = [float(v) for v in values if isinstance(v, int | float)]
-    return float(np.mean(numbers)) if numbers else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def main() -> None:
@@ -100,10 +100,11 @@ def main() -> None:
     champion = decide(views, objective, ws.runs).champion
     baseline = next((v for v in views if "baseline" in v.record.tags), None)
     metric = objective.metric
-    rows: list[dict[str, Any]] = []
-    for v in views:
-        rows.append({"id": v.id, "state": v.state, "proposer": v.proposer, "score": v.metrics.get(metric)})
-    scores = [r["score"] for r in rows if r["state"] == "complete" and isinstance(r["score"], int | float)]
+    scores = [
+        float(v.metrics[metric])
+        for v in views
+        if v.state == "complete" and isinstance(v.metrics.get(metric), int | float)
+    ]
     lines = [
         f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
         f"command: {' '.join([Path(sys.executable).name, '-m', 'benchmarks.bench_cenv', *sys.argv[1:]])}",
@@ -122,7 +123,7 @@ def main() -> None:
             continue
         score = view.metrics.get(metric)
         shown = f"{score:.4g}" if isinstance(score, int | float) else "-"
-        again = held_out(args.work, view.id, args.episodes, metric)
+        again = held_out(ws, view, args.episodes)
         lines.append(
             f"| {view.id} | {role} | {shown} | {again:.4g} |"
             if again is not None

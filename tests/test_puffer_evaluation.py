@@ -109,7 +109,7 @@ def test_episodes_a_c_env_ends_without_a_flag_still_end_the_evaluation(
     assert 8 <= held_out.env_episodes <= 12  # two rounds of 4 agents; at the cap it would be about 2,000
     assert held_out.env_stats["environment/episode_length"] == pytest.approx(200.0)
     assert held_out.metrics({"episode_length": "environment/episode_length"})["episode_length"] == 200.0
-    assert held_out.episodes == []  # no episode was seen to end: none is made up
+    assert held_out.episodes == []  # none seen to end, and a tracked one could span several: none is made up
     assert "evaluating: " in capsys.readouterr().out
 
 

@@ -426,8 +426,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ReevaluationError as exc:
         raise CommandError(f"autopilot eval: {exc}", EXIT_REJECTED) from None
     print(f"run {view.id}: {len(result.episodes)} episodes on seed {args.seed} -> {result.out}")
-    for name, ci in result.intervals(exp.objective.metric).items():
+    intervals = result.intervals(exp.objective.metric)
+    for name, ci in intervals.items():
         print(f"  {name}: {ci.mean:.4g} [95% CI {ci.low:.4g}, {ci.high:.4g}]")
+    value = result.metrics.get(exp.objective.metric)
+    if exp.objective.metric not in intervals and isinstance(value, int | float):
+        print(f"  {exp.objective.metric}: {value:.4g} (the env's own logs; no per-episode records behind it)")
     return EXIT_OK
 
 

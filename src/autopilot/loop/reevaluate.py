@@ -3,8 +3,9 @@ process group, the experiment's time limit, killed for real when it runs past it
 
 from __future__ import annotations
 
+import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ class ReevaluationError(RuntimeError):
 class Reevaluation:
     episodes: list[dict[str, Any]]
     out: Path
+    # The trainer's figures over the evaluation (its last output line): for a PufferLib env, its own logged stats,
+    # the only measure of an env that ends episodes without flagging them (no per-episode records then).
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def intervals(self, metric: str) -> dict[str, Interval]:
         """The objective's metric and the headline rates, each with its 95% bootstrap interval."""
@@ -68,4 +72,9 @@ def reevaluate(ws: Workspace, exp: Experiment, view: RunView, episodes: int, see
         raise ReevaluationError(f"{outcome.stopped_by}: {outcome.detail}")
     if outcome.exit_code != 0:
         raise ReevaluationError(last_log_line(folder.evals / spec.log_name) or f"exit code {outcome.exit_code}")
-    return Reevaluation(read_jsonl(out), out)
+    try:
+        printed = json.loads(last_log_line(folder.evals / spec.log_name))
+    except ValueError:
+        printed = {}
+    metrics = printed.get("metrics") if isinstance(printed, dict) else None
+    return Reevaluation(read_jsonl(out), out, metrics if isinstance(metrics, dict) else {})

@@ -103,7 +103,7 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
     finishing time: the first episodes to end are the short ones, and taking those would bias the score.
     Some C envs end an episode without saying so (cartpole resets at its step limit with neither flag set):
     once the env's own logs count more ended episodes than the dones showed, the evaluation ends when those
-    logs cover ``episodes`` episodes, and the per-episode records hold only the episodes seen to end."""
+    logs cover ``episodes`` episodes, and no per-episode records are kept (a tracked one may span several)."""
     import torch
 
     obs, _ = vecenv.reset(seed=seed)
@@ -132,6 +132,8 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
                 print(f"evaluating: {max(logged, signalled):.0f}/{episodes} episodes ended", flush=True)
                 last_beat = time.monotonic()
     ordered = [finished[i][r] for r in range(rounds) for i in range(n) if r < len(finished[i])][:episodes]
+    if logged > signalled:  # some ends were never flagged: a tracked "episode" may span several, so none is kept
+        ordered = []
     records = [
         {"episode": k, "seed": seed, "return": round(ret_, 6), "length": len_} for k, (ret_, len_) in enumerate(ordered)
     ]
