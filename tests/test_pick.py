@@ -40,6 +40,16 @@ def test_a_rerun_of_the_same_budget_finishes_the_study(tmp_path: Path) -> None:
     assert len(runs(ws)) == 5  # not 2 + 5: the study was finished, not started anew
 
 
+def test_a_rerun_of_a_finished_studys_budget_says_it_starts_a_new_study(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    assert make_loop(ws, proposer="random", trials=2, iterations=None, batch_size=2).run().exit_code == 0
+    loop = make_loop(ws, proposer="random", trials=2, iterations=1, batch_size=1)
+    said: list[str] = []
+    loop.progress.message = said.append  # type: ignore[method-assign]
+    assert loop.run().exit_code == 0 and len(runs(ws)) == 3
+    assert "starting a new study (0/2 trials used)" in said
+
+
 def test_a_time_budget_stops_starting_trials(tmp_path: Path) -> None:
     ws = make_ws(tmp_path / "ws")
     result = make_loop(ws, proposer="random", budget_minutes=0.001, iterations=None, batch_size=2).run()

@@ -163,6 +163,8 @@ class Loop:
                 if resumed:
                     used = usage(self.ws, self.history(), budget)
                     self.progress.message(f"finishing the study begun {budget.since[:19]}Z ({used.describe(budget)})")
+                else:  # a finished study's budget asked for again is a new study: say so, never silently
+                    self.progress.message(f"starting a new study ({usage(self.ws, [], budget).describe(budget)} used)")
             deadline = (
                 None if self.options.budget_minutes is None else time.monotonic() + 60 * self.options.budget_minutes
             )
