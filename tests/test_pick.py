@@ -11,6 +11,7 @@ from helpers import AUTOPILOT, make_loop, make_ws, runs
 
 from autopilot.analysis.promotion import decide
 from autopilot.objective import Objective
+from autopilot.workspace.layout import Workspace
 
 pytestmark = pytest.mark.slow  # real trainer processes
 
@@ -77,3 +78,15 @@ def test_run_ends_with_the_champion_and_the_claim(tmp_path: Path) -> None:
         else f"claim: no claim against the baseline {first.id}"
     )
     assert lines[-1] == expected
+
+
+def test_a_step_budget_sizes_the_start_up_as_that_many_baseline_trials(workspace: Workspace) -> None:
+    from autopilot.experiment.loader import load
+    from autopilot.loop.orchestrator import Loop, RunOptions, trial_equivalent
+
+    baseline = load(workspace).baseline
+    steps = baseline["train"]["total_timesteps"]
+    assert Loop(load(workspace), RunOptions(budget_steps=20 * steps + 1)).intake.budget_trials == 20
+    assert trial_equivalent(7, 20 * steps, baseline) == 7  # a trial budget is the trial budget
+    assert trial_equivalent(None, None, baseline) is None
+    assert trial_equivalent(None, 10**6, {"train": {}}) is None  # no step count to divide by

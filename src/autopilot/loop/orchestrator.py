@@ -20,6 +20,7 @@ from typing import Any
 from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
 from autopilot.analysis.promotion import confirmations_due, decide, final_reruns, reserve_trials
+from autopilot.config import to_dotted
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
 from autopilot.executors.processes import end_trial_processes
@@ -72,6 +73,16 @@ class LoopResult:
     runs: list[str]
 
 
+def trial_equivalent(trials: int | None, budget_steps: int | None, baseline: dict[str, Any]) -> int | None:
+    """The trial budget that sizes a proposer's start-up: ``--trials``, else a step budget in baseline trials."""
+    if trials is not None:
+        return trials
+    steps = to_dotted(baseline).get("train.total_timesteps")
+    if budget_steps is None or not isinstance(steps, int | float) or isinstance(steps, bool) or steps <= 0:
+        return None
+    return max(1, int(budget_steps // steps))
+
+
 class Loop:
     def __init__(
         self, loaded: Loaded, options: RunOptions, progress: Progress | None = None, executor: Executor | None = None
@@ -97,7 +108,7 @@ class Loop:
             self.proposer_name,
             self.seed,
             options.batch_size or self.exp.proposer.batch_size,
-            options.trials,
+            trial_equivalent(options.trials, options.budget_steps, loaded.baseline),
         )
         self.preparer = Preparer(
             loaded,
