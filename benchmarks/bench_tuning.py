@@ -55,16 +55,21 @@ def prepare(root: Path, seed: int, steps: int, episodes: int) -> None:
     (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
 
 
-def study(root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int) -> dict:
-    """One real `autopilot run --trials N` study; its result is the champion the tool hands the user."""
+def study(
+    root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int, by_steps: bool = False
+) -> dict:
+    """One real `autopilot run --trials N` study (``by_steps``: `--budget-steps N*steps`, the step budget Optuna's
+    study gets); its result is the champion the tool hands the user."""
     if proposer == OPTUNA:
         return optuna_study(root, seed, trials, steps, episodes)
     prepare(root, seed, steps, episodes)
     started = time.monotonic()
     argv = [AUTOPILOT, "run", "-w", str(root), "--proposer", proposer, "--seed", str(seed)]
-    argv += ["--batch-size", str(batch), "--trials", str(trials)]
+    argv += ["--batch-size", str(batch)]
+    argv += ["--budget-steps", str(trials * steps)] if by_steps else ["--trials", str(trials)]
     done = subprocess.run(argv, capture_output=True, timeout=7200)
-    return summarize(root, proposer, seed, done.returncode, time.monotonic() - started)
+    result = summarize(root, proposer, seed, done.returncode, time.monotonic() - started)
+    return {**result, "budget": "steps" if by_steps else "trials"}
 
 
 OPTUNA = "optuna_tpe_hyperband"
@@ -314,6 +319,12 @@ def main() -> None:
     parser.add_argument(
         "--target", type=float, help="success to reach (default: the 90th and 98th percentile of random's trials)"
     )
+    parser.add_argument(
+        "--loop-budget",
+        choices=["trials", "steps"],
+        default="trials",
+        help="the loop's studies run --trials N (default) or --budget-steps N x --steps, the budget Optuna's gets",
+    )
     parser.add_argument("--out", default="benchmarks/results/bench")
     parser.add_argument("--latency-only", action="store_true")
     parser.add_argument("--latency", nargs="*", help="proposers to time (default: --proposers but protein)")
@@ -348,6 +359,7 @@ def main() -> None:
                         args.batch_size,
                         args.steps,
                         args.episodes,
+                        by_steps=args.loop_budget == "steps",
                     )
                     print(
                         f"{name} seed {seed}: exit {r['exit_code']}, {r['trials']} trials ({r['pruned']} pruned), "

@@ -3,10 +3,12 @@ finishes the study, a time budget stops starting trials, and every view names th
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import AUTOPILOT, make_loop, make_ws, runs
 
 from autopilot.analysis.promotion import decide
@@ -30,6 +32,28 @@ def test_the_last_trials_of_a_budget_rerun_the_top_configs_on_new_seeds(tmp_path
     assert all(v.record.seed != history[0].record.seed for v in reruns)  # new training seeds
     promotion = decide(history, Objective(metric="score"), ws.runs)
     assert promotion.champion is not None and promotion.champion.id in top
+
+
+def test_the_last_trials_of_a_step_budget_rerun_the_top_configs(tmp_path: Path) -> None:
+    """A step budget reserves its re-runs in baseline-length trials (3 steps each here): 30 steps, 10 trials,
+    the last one a re-run; a batch never starts more trials than the steps left pay for, less the reserve."""
+    ws = make_ws(tmp_path / "ws")
+    experiment = yaml.safe_load((ws.root / "autopilot.yaml").read_text())
+    experiment["search_space"]["train.total_timesteps"] = {"type": "int", "low": 1, "high": 10, "tune": False}
+    (ws.root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
+    for mode in ("quick", "full"):
+        path = ws.root / "configs" / f"baseline_{mode}.json"
+        baseline = json.loads(path.read_text())
+        baseline["train"]["total_timesteps"] = 3  # what the fake trainer reports using
+        path.write_text(json.dumps(baseline))
+    result = make_loop(ws, proposer="random", budget_steps=30, iterations=None, batch_size=4, seed=3).run()
+    assert result.exit_code == 0 and result.message == "done: budget used (30/30 steps)", result.message
+    history = runs(ws)
+    assert len(history) == 10  # 4 + 4, then one trial and the re-run: the 6 steps left pay for two
+    reruns = [v for v in history if "confirm" in v.record.tags]
+    assert reruns and history[-1] in reruns
+    firsts = sorted((v for v in history if v not in reruns), key=lambda v: -(v.score or 0))
+    assert {v.record.parent_ids[0] for v in reruns} <= {v.id for v in firsts[:3]}
 
 
 def test_a_rerun_of_the_same_budget_finishes_the_study(tmp_path: Path) -> None:

@@ -73,14 +73,22 @@ class LoopResult:
     runs: list[str]
 
 
+def baseline_steps(baseline: dict[str, Any]) -> int | None:
+    """The environment steps of one baseline-length trial, when the baseline says (``train.total_timesteps``)."""
+    steps = to_dotted(baseline).get("train.total_timesteps")
+    if not isinstance(steps, int | float) or isinstance(steps, bool) or steps <= 0:
+        return None
+    return int(steps)
+
+
 def trial_equivalent(trials: int | None, budget_steps: int | None, baseline: dict[str, Any]) -> int | None:
     """The trial budget that sizes a proposer's start-up: ``--trials``, else a step budget in baseline trials."""
     if trials is not None:
         return trials
-    steps = to_dotted(baseline).get("train.total_timesteps")
-    if budget_steps is None or not isinstance(steps, int | float) or isinstance(steps, bool) or steps <= 0:
+    steps = baseline_steps(baseline)
+    if budget_steps is None or steps is None:
         return None
-    return max(1, int(budget_steps // steps))
+    return max(1, budget_steps // steps)
 
 
 class Loop:
@@ -213,7 +221,7 @@ class Loop:
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
                 if budget is not None:
-                    trials_left, _ = usage(self.ws, self.history(), budget).left(budget)
+                    trials_left = self._trials_left(budget)
                     if trials_left is not None:
                         cases = cases[:trials_left]  # the rest stay pending for a later session
                 self.journal.write(
@@ -339,13 +347,23 @@ class Loop:
     def make_batch(self, guard: GuardState, dry_run: bool = False, limit: int | None = None) -> list[Case]:
         return self.intake.make_batch(history_for_proposers(self.history()), guard, dry_run, limit)
 
+    def _trials_left(self, budget: Budget) -> int | None:
+        """Trials left in a budget. A step budget counts in baseline-length trials, rounded up: a trial that
+        starts with any steps left runs to its end, as a trial of Optuna's study loop does."""
+        trials, steps = usage(self.ws, self.history(), budget).left(budget)
+        per_trial = baseline_steps(self.loaded.baseline)
+        by_steps = None if steps is None or per_trial is None else -(-steps // per_trial)
+        known = [n for n in (trials, by_steps) if n is not None]
+        return min(known) if known else None
+
     def _room(self, budget: Budget | None) -> int | None:
-        """How many new proposals a trial budget takes now: its trials left less the reserve for final re-runs."""
-        if budget is None or budget.trials is None:
+        """How many new proposals a budget takes now: its trials left less the reserve for final re-runs."""
+        total = self.intake.budget_trials
+        left = None if budget is None else self._trials_left(budget)
+        if left is None or total is None:
             return None
-        left, _ = usage(self.ws, self.history(), budget).left(budget)
-        reserve = reserve_trials(budget.trials)
-        return None if left is None else (left - reserve if left > reserve else left)
+        reserve = reserve_trials(total)
+        return left - reserve if left > reserve else left
 
     # ------------------------------------------------------------------ executing
 
@@ -397,12 +415,11 @@ class Loop:
             self._track(history, settled)
 
     def _final_reruns(self, budget: Budget) -> list[Case]:
-        """The last trials of a trial budget (about 10%) re-run the top configs on new training seeds, so the
-        pick rests on more than one seed each; queued as confirmation cases."""
-        if budget.trials is None:
-            return []
-        left, _ = usage(self.ws, self.history(), budget).left(budget)
-        if left is None or left > reserve_trials(budget.trials):
+        """The last trials of a budget (about 10%; a step budget's in baseline-length trials) re-run the top
+        configs on new training seeds, so the pick rests on more than one seed each; queued as confirmations."""
+        total = self.intake.budget_trials
+        left = self._trials_left(budget)
+        if left is None or total is None or left > reserve_trials(total):
             return []
         history = self.history()
         for run_id in final_reruns(decide(history, self.exp.objective, self.ws.runs), left):
