@@ -130,7 +130,7 @@ def test_invalid_proposals_go_to_the_ledger_and_never_run(tmp_path: Path) -> Non
 
 
 def test_next_config_becomes_a_manual_case_and_is_archived(tmp_path: Path) -> None:
-    ws = make_ws(tmp_path / "ws")
+    ws = make_ws(tmp_path / "ws", proposer={"name": "random"})  # a batch proposer: the manual case and one more
     ws.next_config.write_text(json.dumps({"train": {"x": 0.9}}))
     make_loop(ws, batch_size=2, seed=3).run()
     views = runs(ws)
@@ -217,6 +217,7 @@ def test_critical_class_halt(tmp_path: Path) -> None:
 def test_safe_mode_caps_what_proposals_may_do(tmp_path: Path) -> None:
     ws = make_ws(
         tmp_path / "ws",
+        proposer={"name": "random"},
         guardrails={
             "window": 4,
             "max_fail_rate": 0.9,
@@ -282,7 +283,7 @@ def _running(ws: Workspace) -> list[Any]:
 
 
 def test_kill_9_mid_trial_then_restart_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    args = ["run", "--batch-size", "3", "--iterations", "2", "--seed", "5"]
+    args = ["run", "--proposer", "random", "--batch-size", "3", "--iterations", "2", "--seed", "5"]
     # The reference: an uninterrupted loop.
     ref = make_ws(tmp_path / "ref")
     (ref.root / "configs" / "baseline_quick.json").write_text(
@@ -412,7 +413,7 @@ def test_journal_has_each_event_once_in_time_order(tmp_path: Path) -> None:
 
 
 def test_propose_dry_run_is_deterministic_and_writes_nothing(tmp_path: Path) -> None:
-    ws = make_ws(tmp_path / "ws")
+    ws = make_ws(tmp_path / "ws", proposer={"name": "random"})
     out = [
         subprocess.run(
             [AUTOPILOT, "propose", "--dry-run", "--seed", "9", "-w", str(ws.root)],
@@ -543,3 +544,18 @@ def test_a_missing_objective_metric_fails_the_run_and_every_view_says_why(tmp_pa
     ]
     assert all("missing_metric" in text for text in views[:2])
     assert "the trainer reported: score" in (ws.root / "report.html").read_text().replace("&#x27;", "'")
+
+
+def test_a_model_based_proposer_gets_one_proposal_per_worker(tmp_path: Path) -> None:
+    """The default proposer learns from every finished trial: with one worker it proposes one case at a time
+    whatever the batch size allows (as Optuna's study loop asks), one per worker with more; a proposer that
+    learns nothing (random) fills the batch."""
+    ws = make_ws(tmp_path / "ws")  # the scaffold's default proposer, auto
+    sizes = [
+        len(make_loop(ws, batch_size=4, workers=workers).make_batch(make_loop(ws).guard_readonly(), dry_run=True))
+        for workers in (1, 2, 8)
+    ]
+    assert sizes == [1, 2, 4]  # never more than the batch size
+    batcher = make_ws(tmp_path / "random", proposer={"name": "random"})
+    loop = make_loop(batcher, batch_size=4, workers=1)
+    assert len(loop.make_batch(loop.guard_readonly(), dry_run=True)) == 4

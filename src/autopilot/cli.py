@@ -206,7 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_loop_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=MODES, default="quick", help="which baseline config (default quick)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="cases per batch")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="cases per batch (auto, tpe, cmaes, optuna:* propose one per worker, at most N)",
+    )
     p.add_argument("--workers", type=int, metavar="K", help="trials at once (default 1)")
     p.add_argument("--proposer", metavar="NAME", help="proposer (default: autopilot.yaml's proposer.name)")
     p.add_argument("--seed", type=int, metavar="S", help="proposer seed")

@@ -39,6 +39,7 @@ class Intake:
     seed: int
     batch_size: int
     budget_trials: int | None = None
+    workers: int | None = None  # trials the executor runs at once; a sequential proposer's batch is this size
 
     @property
     def ws(self) -> Workspace:
@@ -64,7 +65,10 @@ class Intake:
     ) -> list[Case]:
         """Manual override first, then the proposer; every proposal validated, rejects to the ledger. ``limit``:
         at most this many proposals (a budget's reserve keeps the rest of its trials for re-runs)."""
-        batch_size = self.batch_size if limit is None else max(1, min(self.batch_size, limit))
+        batch_size = self.batch_size
+        if self.proposer.sequential and self.workers:
+            batch_size = min(batch_size, self.workers)
+        batch_size = batch_size if limit is None else max(1, min(batch_size, limit))
         proposals: list[Proposal] = []
         if self.proposer.runs_agent and not dry_run:
             self._run_agent(history)

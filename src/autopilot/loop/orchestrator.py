@@ -117,6 +117,7 @@ class Loop:
             self.seed,
             options.batch_size or self.exp.proposer.batch_size,
             trial_equivalent(options.trials, options.budget_steps, loaded.baseline),
+            self.workers,
         )
         self.preparer = Preparer(
             loaded,

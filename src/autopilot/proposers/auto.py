@@ -63,6 +63,7 @@ class GroupedTPEProposer(OptunaProposer):
 
 class AutoProposer(Proposer):
     name = "auto"
+    sequential = True
 
     def __init__(self, near_share: float = 0.0, startup_fraction: float = 0.25, model: Proposer | None = None) -> None:
         self.model = model or GroupedTPEProposer()  # kept across batches: its replayed trials are cached

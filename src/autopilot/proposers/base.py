@@ -77,6 +77,9 @@ class Proposer(ABC):
     runs_agent = False  # the loop runs the coding agent before each batch; its next_config.json is the batch
     meta_reviews = False  # the loop asks the LLM for a meta-review every ``llm.meta_review_every`` iterations
     fills_batches = True  # a batch shorter than asked for is news (journalled); False: it proposes nothing
+    # A model that learns from every finished trial: the loop asks it for one proposal per worker (at most
+    # proposer.batch_size), so no proposal is made blind to a trial that could have finished first.
+    sequential = False
 
     @abstractmethod
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:

@@ -156,6 +156,7 @@ class OptunaProposer(Proposer):
     """Base for the Optuna-backed proposers; subclasses choose the sampler."""
 
     name = "optuna"
+    sequential = True
 
     def __init__(self) -> None:
         self.replayed = ReplayCache()
@@ -209,6 +210,7 @@ def _no_template_copies() -> Iterator[None]:
 
 class RandomSamplerProposer(OptunaProposer):
     name = "random"
+    sequential = False  # it learns nothing from results: a batch loses it nothing
 
     def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
