@@ -54,6 +54,17 @@ def init(root: Path, env: str, steps: int, shrink: int) -> None:
     path.write_text(json.dumps(config, indent=2))
     experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
     experiment["search_space"]["vec.num_envs"]["tune"] = False
+    # The trial length is this benchmark's sizing too (squared's sweep starts at 5M steps): widen the safe
+    # range to hold it; it is not tuned.
+    length = experiment["search_space"]["train.total_timesteps"]
+    length["low"] = min(float(length["low"]), float(steps))
+    # A minibatch must divide the shrunk batch: its tune range stops there (squared's sweep reaches 65,536).
+    minibatch = experiment["search_space"].get("train.minibatch_size")
+    if minibatch:
+        cap = train["batch_size"]
+        minibatch["high"], minibatch["low"] = min(minibatch["high"], cap), min(minibatch["low"], cap)
+        if isinstance(minibatch.get("tune"), list):
+            minibatch["tune"] = [min(bound, cap) for bound in minibatch["tune"]]
     (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
 
 

@@ -113,6 +113,20 @@ def test_episodes_a_c_env_ends_without_a_flag_still_end_the_evaluation(
     assert "evaluating: " in capsys.readouterr().out
 
 
+def test_a_c_env_that_logs_after_the_episodes_end_still_gives_its_own_score() -> None:
+    """Squared logs its score every 128 steps and its episodes last about 30: the episodes asked for end before
+    the first log. The evaluation steps on for the log, so an objective on the env's score (squared's sweep
+    metric) is reported; the per-episode records are still the rounds asked for."""
+    from pufferlib.ocean.squared.squared import Squared
+
+    vecenv = pufferlib.vector.make(Squared, backend="Serial", num_envs=1, env_kwargs={"num_envs": 4})
+    policy = pufferlib.models.Default(vecenv.driver_env, hidden_size=8)
+    held_out = evaluate_generic(policy, vecenv, episodes=8, seed=0)
+    assert len(held_out.episodes) == 8
+    assert "environment/score" in held_out.env_stats and held_out.env_episodes >= 8
+    assert held_out.metrics({"score": "environment/score"})["score"] == held_out.env_stats["environment/score"]
+
+
 @pytest.mark.slow
 def test_a_shipped_recurrent_multiprocess_config_trains_evaluates_and_exits(tmp_path: Path) -> None:
     """puffer_cartpole as its ini ships it (LSTM, muon, Multiprocessing workers), scaled down: the driver must

@@ -23,6 +23,7 @@ from autopilot.trainers.puffer.build import (
 )
 from autopilot.workspace.atomic import atomic_write_text, read_json
 
+LOG_GRACE_STEPS = 256  # two of a C env's shipped log intervals: the wait for its first log after the episodes
 HEARTBEAT_S = 10.0  # a progress line this often while evaluating: the loop's stall check watches the log
 
 
@@ -103,7 +104,10 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
     finishing time: the first episodes to end are the short ones, and taking those would bias the score.
     Some C envs end an episode without saying so (cartpole resets at its step limit with neither flag set):
     once the env's own logs count more ended episodes than the dones showed, the evaluation ends when those
-    logs cover ``episodes`` episodes, and no per-episode records are kept (a tracked one may span several)."""
+    logs cover ``episodes`` episodes, and no per-episode records are kept (a tracked one may span several).
+    C envs log every ``log_interval`` steps (128 as shipped), so an evaluation whose episodes are short can end
+    before the first log and lose the env's own score: once the episodes are in, it steps on until the logs
+    cover as many episodes, for at most as many steps again (at least ``LOG_GRACE_STEPS``)."""
     import torch
 
     obs, _ = vecenv.reset(seed=seed)
@@ -115,9 +119,10 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
     sums: dict[str, float] = {}
     weights: dict[str, float] = {}
     logged, signalled = 0.0, 0
+    quota_at: int | None = None  # the step at which every agent had ended its rounds
     last_beat = time.monotonic()
     with torch.no_grad():
-        for _ in range(max_steps):
+        for step in range(max_steps):
             obs, rewards, terminals, truncations, infos = vecenv.step(_policy_action(policy, obs, state))
             ret += rewards
             length += 1
@@ -126,7 +131,11 @@ def evaluate_generic(policy: Any, vecenv: Any, episodes: int, seed: int, max_ste
                 ret[i], length[i] = 0.0, 0
                 signalled += 1
             logged += _add_logs(infos, sums, weights)
-            if min(len(f) for f in finished) >= rounds or (logged > signalled and logged >= episodes):
+            if logged > signalled and logged >= episodes:
+                break
+            if quota_at is None and min(len(f) for f in finished) >= rounds:
+                quota_at = step
+            if quota_at is not None and (logged >= episodes or step - quota_at >= max(quota_at + 1, LOG_GRACE_STEPS)):
                 break
             if time.monotonic() - last_beat >= HEARTBEAT_S:  # the loop stops a trial whose output stalls
                 print(f"evaluating: {max(logged, signalled):.0f}/{episodes} episodes ended", flush=True)
