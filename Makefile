@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(BIN)/autopilot run -w $(WORKSPACE) --iterations 2
+	$(BIN)/autopilot run -w $(WORKSPACE) --trials 8
 
 lint: setup
 	$(BIN)/ruff check .
