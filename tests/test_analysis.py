@@ -233,3 +233,14 @@ def test_rule_tables_are_validated() -> None:
         "fix_stability, optimize_performance, got 'fly'",
         "analysis.behavior_rules[0].when[0]: must be {metric: NAME, below: X} or {metric: NAME, at_least: X}",
     ]
+
+
+def test_a_step_budget_counts_its_trials_left_in_baseline_trials_rounded_up() -> None:
+    from autopilot.workspace.budget import Budget, Usage
+
+    steps_only, both = Budget(None, 30, "t"), Budget(4, 30, "t")
+    assert Usage(2, 23).trials_left(steps_only, 3) == 3  # 7 steps left: two whole trials and a started third
+    assert Usage(2, 24).trials_left(steps_only, 3) == 2
+    assert Usage(2, 30).trials_left(steps_only, 3) == 0
+    assert Usage(2, 0).trials_left(both, 3) == 2  # the tighter of the two budgets
+    assert Usage(2, 0).trials_left(steps_only, None) is None  # no baseline length: no count in trials

@@ -68,7 +68,8 @@ class Intake:
         batch_size = self.batch_size
         if self.proposer.sequential and self.workers:
             batch_size = min(batch_size, self.workers)
-        batch_size = batch_size if limit is None else max(1, min(batch_size, limit))
+        if limit is not None:
+            batch_size = max(1, min(batch_size, limit))
         proposals: list[Proposal] = []
         if self.proposer.runs_agent and not dry_run:
             self._run_agent(history)

@@ -349,13 +349,8 @@ class Loop:
         return self.intake.make_batch(history_for_proposers(self.history()), guard, dry_run, limit)
 
     def _trials_left(self, budget: Budget) -> int | None:
-        """Trials left in a budget. A step budget counts in baseline-length trials, rounded up: a trial that
-        starts with any steps left runs to its end, as a trial of Optuna's study loop does."""
-        trials, steps = usage(self.ws, self.history(), budget).left(budget)
-        per_trial = baseline_steps(self.loaded.baseline)
-        by_steps = None if steps is None or per_trial is None else -(-steps // per_trial)
-        known = [n for n in (trials, by_steps) if n is not None]
-        return min(known) if known else None
+        """Trials left in a budget; a step budget counts in baseline-length trials."""
+        return usage(self.ws, self.history(), budget).trials_left(budget, baseline_steps(self.loaded.baseline))
 
     def _room(self, budget: Budget | None) -> int | None:
         """How many new proposals a budget takes now: its trials left less the reserve for final re-runs."""

@@ -39,6 +39,14 @@ class Usage:
         steps = None if budget.steps is None else max(0, budget.steps - self.steps)
         return trials, steps
 
+    def trials_left(self, budget: Budget, trial_steps: int | None) -> int | None:
+        """Trials left; a step budget counts in trials of ``trial_steps`` (the baseline's), rounded up: a trial
+        that starts with any steps left runs to its end, as a trial of Optuna's study loop does."""
+        trials, steps = self.left(budget)
+        by_steps = None if steps is None or trial_steps is None else -(-steps // trial_steps)
+        known = [n for n in (trials, by_steps) if n is not None]
+        return min(known) if known else None
+
     def exhausted(self, budget: Budget) -> bool:
         trials, steps = self.left(budget)
         return trials == 0 or steps == 0
