@@ -559,3 +559,27 @@ def test_a_model_based_proposer_gets_one_proposal_per_worker(tmp_path: Path) -> 
     batcher = make_ws(tmp_path / "random", proposer={"name": "random"})
     loop = make_loop(batcher, batch_size=4, workers=1)
     assert len(loop.make_batch(loop.guard_readonly(), dry_run=True)) == 4
+
+
+def test_a_proposal_that_breaks_a_rule_is_replaced_not_the_end_of_the_run(tmp_path: Path) -> None:
+    """One proposal at a time (the default proposer, one worker): when it breaks a cross-key rule, the proposer
+    is asked again with a fresh seed instead of the run ending with no valid case; the reject is in the ledger."""
+    ws = make_ws(tmp_path / "ws")
+    experiment = yaml.safe_load(ws.experiment_file.read_text())
+    experiment["search_space"]["train.y"] = {"type": "int", "low": 1, "high": 8}
+    experiment["search_space"]["train.z"] = {"type": "int", "low": 6, "high": 8}
+    experiment["rules"] = [{"check": "at_least", "key": "train.y", "than": ["train.z"]}]  # y >= z: a quarter valid
+    ws.experiment_file.write_text(yaml.safe_dump(experiment))
+    for mode in ("quick", "full"):
+        path = ws.root / "configs" / f"baseline_{mode}.json"
+        baseline = json.loads(path.read_text())
+        baseline["train"].update({"y": 8, "z": 6})
+        path.write_text(json.dumps(baseline))
+    result = make_loop(ws, trials=4, iterations=None, seed=0).run()
+    assert result.exit_code == 0, result.message
+    views = runs(ws)
+    assert len(views) == 4 and all(v.overrides.get("train.y", 8) >= v.overrides.get("train.z", 6) for v in views)
+    refused = Records(ws).failures()
+    assert refused and all(f["class"] == "invalid_config" and f["proposer"] == "auto" for f in refused)
+    assert "train.y" in refused[0]["reason"]
+    assert "asking again with a fresh seed" in ws.labbook.read_text()

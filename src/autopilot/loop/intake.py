@@ -27,6 +27,7 @@ from autopilot.workspace.run_folder import RunFolder
 
 SAFE_MODE_TIMESTEP_FRACTION = 0.5  # safe mode caps train.total_timesteps at half the baseline's
 MANUAL_MAX_BYTES = 1_000_000  # a larger proposals/next_config.json is refused unread
+RETRIES = 8  # times the proposer is asked again, each with a fresh seed, when all its proposals were invalid
 
 
 @dataclass
@@ -83,25 +84,23 @@ class Intake:
                 wanted = 0  # the agent's one experiment is the batch
             else:
                 wanted = batch_size  # rejected below with its reasons; the GA proposes instead
-        if wanted > 0:
-            made = self.proposer.propose(history, wanted, self.context(guard, history))
-            for note in notes_of(made) if not dry_run else []:
-                self.journal.write(self.proposer_name, note, key=f"note:{batch_index(history)}:{_digest(note)}")
-            for reasons, overrides in refused_of(made) if not dry_run else []:
-                self.records.add_failure(
-                    FailureEntry(
-                        "invalid_config", "; ".join(reasons)[:4000], proposer=self.proposer_name, overrides=overrides
-                    )
-                )
-            if len(made) < wanted and not dry_run and self.proposer.fills_batches:
+        context = self.context(guard, history)
+        made = self._propose(history, wanted, context, dry_run) if wanted > 0 else []
+        cases = self._validated(proposals + made, history, guard, dry_run)
+        for attempt in range(1, RETRIES + 1):
+            if cases or not made:
+                break
+            # Every proposal broke a rule the ranges alone do not hold. Asked again with the same history, a
+            # proposer would repeat itself (its draws are seeded by the history), so it gets a seed of its own.
+            if not dry_run:
                 self.journal.write(
-                    "short-batch",
-                    f"{self.proposer_name} proposed {len(made)} of {wanted}: no "
-                    "further novel config near the parents (every candidate repeated a recent run)",
-                    key=f"short:{batch_index(history)}:{self.seed}",
+                    "retry",
+                    f"every proposal of {self.proposer_name} was invalid (see failures.json); "
+                    f"asking again with a fresh seed ({attempt} of {RETRIES})",
+                    key=f"retry:{batch_index(history)}:{self.seed}:{attempt}",
                 )
-            proposals += made
-        cases = self._validated(proposals, history, guard, dry_run)
+            made = self._propose(history, wanted, context.derive(f"retry:{attempt}"), dry_run)
+            cases = self._validated(made, history, guard, dry_run)
         if not dry_run:
             for case in cases:
                 self.records.write_case(case)
@@ -111,6 +110,26 @@ class Intake:
                     key=f"propose:{case.case_id}",
                 )
         return cases
+
+    def _propose(self, history: list[RunView], wanted: int, context: Context, dry_run: bool) -> list[Proposal]:
+        """The proposer's ``wanted`` proposals; its notes to the journal, the ones it refused to the ledger."""
+        made = self.proposer.propose(history, wanted, context)
+        for note in notes_of(made) if not dry_run else []:
+            self.journal.write(self.proposer_name, note, key=f"note:{batch_index(history)}:{_digest(note)}")
+        for reasons, overrides in refused_of(made) if not dry_run else []:
+            self.records.add_failure(
+                FailureEntry(
+                    "invalid_config", "; ".join(reasons)[:4000], proposer=self.proposer_name, overrides=overrides
+                )
+            )
+        if len(made) < wanted and not dry_run and self.proposer.fills_batches:
+            self.journal.write(
+                "short-batch",
+                f"{self.proposer_name} proposed {len(made)} of {wanted}: no "
+                "further novel config near the parents (every candidate repeated a recent run)",
+                key=f"short:{batch_index(history)}:{self.seed}",
+            )
+        return list(made)
 
     def _validated(
         self, proposals: list[Proposal], history: list[RunView], guard: GuardState, dry_run: bool
