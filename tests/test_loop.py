@@ -549,16 +549,17 @@ def test_a_missing_objective_metric_fails_the_run_and_every_view_says_why(tmp_pa
 def test_a_model_based_proposer_gets_one_proposal_per_worker(tmp_path: Path) -> None:
     """The default proposer learns from every finished trial: with one worker it proposes one case at a time
     whatever the batch size allows (as Optuna's study loop asks), one per worker with more; a proposer that
-    learns nothing (random) fills the batch."""
+    learns nothing (random, Optuna's QMC sampler) fills the batch."""
     ws = make_ws(tmp_path / "ws")  # the scaffold's default proposer, auto
     sizes = [
         len(make_loop(ws, batch_size=4, workers=workers).make_batch(make_loop(ws).guard_readonly(), dry_run=True))
         for workers in (1, 2, 8)
     ]
     assert sizes == [1, 2, 4]  # never more than the batch size
-    batcher = make_ws(tmp_path / "random", proposer={"name": "random"})
-    loop = make_loop(batcher, batch_size=4, workers=1)
-    assert len(loop.make_batch(loop.guard_readonly(), dry_run=True)) == 4
+    for name, size in (("random", 4), ("optuna:QMCSampler", 4), ("optuna:TPESampler", 1)):
+        batcher = make_ws(tmp_path / name.replace(":", "-"), proposer={"name": name})
+        loop = make_loop(batcher, batch_size=4, workers=1)
+        assert len(loop.make_batch(loop.guard_readonly(), dry_run=True)) == size, name
 
 
 def test_a_proposal_that_breaks_a_rule_is_replaced_not_the_end_of_the_run(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def _add_loop_options(p: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         metavar="N",
-        help="cases per batch (auto, tpe, cmaes, optuna:* propose one per worker, at most N)",
+        help="cases per batch (auto, tpe, cmaes and model-based optuna:* samplers propose one per worker, at most N)",
     )
     p.add_argument("--workers", type=int, metavar="K", help="trials at once (default 1)")
     p.add_argument("--proposer", metavar="NAME", help="proposer (default: autopilot.yaml's proposer.name)")

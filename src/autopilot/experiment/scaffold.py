@@ -128,7 +128,8 @@ rules:{" []" if not rules else ""}
 {_rules_block(rules)}
 # Who proposes the next configs. name: auto | hybrid | ga | tpe | cmaes | random | behavior | manual | llm | agent.
 # Same seed + same history = same batch. batch_size: cases a batch may hold; auto, tpe, cmaes and optuna:*
-# learn from every finished trial, so they propose one per worker (resources.workers), at most batch_size.
+# (not its random, QMC, grid samplers) learn from every finished trial, so they propose one per worker
+# (resources.workers), at most batch_size.
 # behavior: what the behaviour proposer does for each next_focus of
 # the last run's analysis (timesteps: budget range; scale: multiply the parent's value; tune: keys the GA moves).
 proposer:

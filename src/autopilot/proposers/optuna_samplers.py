@@ -253,6 +253,9 @@ def sampler_names() -> list[str]:
     )
 
 
+UNINFORMED = frozenset({"RandomSampler", "QMCSampler", "GridSampler"})  # draws that no result changes
+
+
 class NamedSamplerProposer(OptunaProposer):
     """``optuna:<SamplerClass>``: any sampler of optuna.samplers, with ``proposer.optuna`` as its keyword
     arguments (a ``seed`` it accepts comes from the loop unless given), through the same replay of the history."""
@@ -261,6 +264,7 @@ class NamedSamplerProposer(OptunaProposer):
         super().__init__()
         self.sampler_name = sampler_name
         self.name = f"optuna:{sampler_name}"
+        self.sequential = sampler_name not in UNINFORMED  # asked one at a time only where results steer it
 
     def sampler(self, seed: int, context: Context) -> optuna.samplers.BaseSampler:
         import inspect
