@@ -196,8 +196,9 @@ class Loop:
                     return LoopResult(
                         0, f"done: time budget used ({self.options.budget_minutes:g} min)", self.finished_runs
                     )
+                history = self.history()  # one read a turn: no run ends between here and the batch
                 if budget is not None:
-                    used = usage(self.ws, self.history(), budget)
+                    used = usage(self.ws, history, budget)
                     if used.exhausted(budget):
                         return LoopResult(0, f"done: budget used ({used.describe(budget)})", self.finished_runs)
                 paused = pause_reason(self.ws)
@@ -211,18 +212,18 @@ class Loop:
                     self.progress.message(f"paused: {paused}; checking again in {self.options.pause_poll_s:g} s")
                     self.stop.wait(self.options.pause_poll_s)
                     continue
-                guard = self.guard()
+                guard = self.guard(history)
                 if guard.halted:
                     continue  # the pause file now holds the reason; the branch above reports it
                 cases = self.records.pending_cases()
                 if not cases and budget is not None:
-                    cases = self._final_reruns(budget)
+                    cases = self._final_reruns(budget, history)
                 if not cases:
-                    cases = self.make_batch(guard, limit=self._room(budget))
+                    cases = self.make_batch(guard, limit=self._room(budget, history), history=history)
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
                 if budget is not None:
-                    trials_left = self._trials_left(budget)
+                    trials_left = self._trials_left(budget, history)
                     if trials_left is not None:
                         cases = cases[:trials_left]  # the rest stay pending for a later session
                 self.journal.write(
@@ -291,9 +292,10 @@ class Loop:
         """The guardrail state, without writing the pause file (for --dry-run and status)."""
         return evaluate(self.history(), self.exp.guardrails, window_start(self.ws))
 
-    def guard(self) -> GuardState:
+    def guard(self, history: list[RunView] | None = None) -> GuardState:
         since = window_start(self.ws)
-        state = evaluate(self.history(), self.exp.guardrails, since)
+        history = self.history() if history is None else history
+        state = evaluate(history, self.exp.guardrails, since)
         if state.halted:
             atomic_write_text(self.ws.pause_file, f"guardrail halt: {state.halt_reason}\n")
             self.journal.write(
@@ -305,7 +307,7 @@ class Loop:
             self.journal.write(
                 "guardrail",
                 f"safe mode: {state.describe()}",
-                key=f"safe:{state.window_size}:{state.fail_rate:.3f}:{len(self.history())}",
+                key=f"safe:{state.window_size}:{state.fail_rate:.3f}:{len(history)}",
             )
         return state
 
@@ -345,17 +347,24 @@ class Loop:
             )
             self._requeue_once(record.case_id, record.attempt, "its loop died mid-run")
 
-    def make_batch(self, guard: GuardState, dry_run: bool = False, limit: int | None = None) -> list[Case]:
-        return self.intake.make_batch(history_for_proposers(self.history()), guard, dry_run, limit)
+    def make_batch(
+        self,
+        guard: GuardState,
+        dry_run: bool = False,
+        limit: int | None = None,
+        history: list[RunView] | None = None,
+    ) -> list[Case]:
+        history = self.history() if history is None else history
+        return self.intake.make_batch(history_for_proposers(history), guard, dry_run, limit)
 
-    def _trials_left(self, budget: Budget) -> int | None:
+    def _trials_left(self, budget: Budget, history: list[RunView]) -> int | None:
         """Trials left in a budget; a step budget counts in baseline-length trials."""
-        return usage(self.ws, self.history(), budget).trials_left(budget, baseline_steps(self.loaded.baseline))
+        return usage(self.ws, history, budget).trials_left(budget, baseline_steps(self.loaded.baseline))
 
-    def _room(self, budget: Budget | None) -> int | None:
+    def _room(self, budget: Budget | None, history: list[RunView]) -> int | None:
         """How many new proposals a budget takes now: its trials left less the reserve for final re-runs."""
         total = self.intake.budget_trials
-        left = None if budget is None else self._trials_left(budget)
+        left = None if budget is None else self._trials_left(budget, history)
         if left is None or total is None:
             return None
         reserve = reserve_trials(total)
@@ -410,14 +419,13 @@ class Loop:
             self.progress.finished(record, settled.summary)
             self._track(history, settled)
 
-    def _final_reruns(self, budget: Budget) -> list[Case]:
+    def _final_reruns(self, budget: Budget, history: list[RunView]) -> list[Case]:
         """The last trials of a budget (about 10%; a step budget's in baseline-length trials) re-run the top
         configs on new training seeds, so the pick rests on more than one seed each; queued as confirmations."""
         total = self.intake.budget_trials
-        left = self._trials_left(budget)
+        left = self._trials_left(budget, history)
         if left is None or total is None or left > reserve_trials(total):
             return []
-        history = self.history()
         for run_id in final_reruns(decide(history, self.exp.objective, self.ws.runs), left):
             self.intake.schedule_confirmation(run_id, history, why="a final re-run of a top config")
         return self.records.pending_cases()
