@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -41,8 +42,9 @@ def iso(t: str) -> float:
     return datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
 
 
-def prepare(root: Path, seed: int, steps: int, episodes: int) -> None:
-    """The study's workspace: the built-in task's quick baseline at ``steps`` steps, trained on seed 1 + seed."""
+def prepare(root: Path, seed: int, steps: int, episodes: int, settings: dict[str, Any] | None = None) -> None:
+    """The study's workspace: the built-in task's quick baseline at ``steps`` steps, trained on seed 1 + seed;
+    ``settings``: dotted keys of autopilot.yaml to set (``early_stopping.keep_fraction``, say)."""
     subprocess.run([AUTOPILOT, "init", str(root)], check=True, capture_output=True)
     path = root / "configs" / "baseline_quick.json"
     baseline = json.loads(path.read_text())
@@ -52,24 +54,38 @@ def prepare(root: Path, seed: int, steps: int, episodes: int) -> None:
     path.write_text(json.dumps(baseline))
     experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
     experiment["objective"]["evaluation"]["episodes"] = episodes
+    for dotted, value in (settings or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = experiment
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
     (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
 
 
 def study(
-    root: Path, proposer: str, seed: int, trials: int, batch: int, steps: int, episodes: int, by_steps: bool = False
+    root: Path,
+    proposer: str,
+    seed: int,
+    trials: int,
+    batch: int,
+    steps: int,
+    episodes: int,
+    by_steps: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> dict:
     """One real `autopilot run --trials N` study (``by_steps``: `--budget-steps N*steps`, the step budget Optuna's
     study gets); its result is the champion the tool hands the user."""
     if proposer == OPTUNA:
         return optuna_study(root, seed, trials, steps, episodes)
-    prepare(root, seed, steps, episodes)
+    prepare(root, seed, steps, episodes, settings)
     started = time.monotonic()
     argv = [AUTOPILOT, "run", "-w", str(root), "--proposer", proposer, "--seed", str(seed)]
     argv += ["--batch-size", str(batch)]
     argv += ["--budget-steps", str(trials * steps)] if by_steps else ["--trials", str(trials)]
     done = subprocess.run(argv, capture_output=True, timeout=7200)
     result = summarize(root, proposer, seed, done.returncode, time.monotonic() - started)
-    return {**result, "budget": "steps" if by_steps else "trials"}
+    return {**result, "budget": "steps" if by_steps else "trials", "settings": settings or {}}
 
 
 OPTUNA = "optuna_tpe_hyperband"
@@ -325,11 +341,26 @@ def main() -> None:
         default="trials",
         help="the loop's studies run --trials N (default) or --budget-steps N x --steps, the budget Optuna's gets",
     )
+    parser.add_argument("--first-seed", type=int, default=0, help="study seeds FIRST .. FIRST + SEEDS - 1")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a dotted key of each loop study's autopilot.yaml (a YAML value): early_stopping.keep_fraction=0.33",
+    )
     parser.add_argument("--out", default="benchmarks/results/bench")
     parser.add_argument("--latency-only", action="store_true")
     parser.add_argument("--latency", nargs="*", help="proposers to time (default: --proposers but protein)")
     parser.add_argument("--adopt", nargs="*", default=[], metavar="NAME:SEED:DIR", help="count a finished study")
     args = parser.parse_args()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    settings = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. early_stopping.keep_fraction=0.33")
+        settings[key] = yaml.safe_load(value)
     lines = [
         f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
         f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
@@ -347,7 +378,7 @@ def main() -> None:
             with done_path.open("a") as out:
                 out.write(json.dumps(results[-1]) + "\n")
         with tempfile.TemporaryDirectory() as tmp:
-            for seed in range(args.seeds):
+            for seed in seeds:
                 for name in args.proposers:
                     if any(r["proposer"] == name and r["seed"] == seed for r in results):
                         continue
@@ -360,6 +391,7 @@ def main() -> None:
                         args.steps,
                         args.episodes,
                         by_steps=args.loop_budget == "steps",
+                        settings=settings,
                     )
                     print(
                         f"{name} seed {seed}: exit {r['exit_code']}, {r['trials']} trials ({r['pruned']} pruned), "
@@ -370,7 +402,7 @@ def main() -> None:
                     results.append(r)
                     with done_path.open("a") as out:
                         out.write(json.dumps(r) + "\n")
-        results = [r for r in results if r["proposer"] in args.proposers and r["seed"] < args.seeds]
+        results = [r for r in results if r["proposer"] in args.proposers and r["seed"] in seeds]
         budget = args.trials * args.steps
         targets = [args.target] if args.target is not None else landscape_targets(results)
         lines += [
