@@ -378,6 +378,16 @@ PRUNERS: dict[str, Any] = {
         exempt_every=4,
         signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
     ),
+    # the same, keeping a third at each rung (Hyperband's reduction factor 3): a candidate, measured and rejected
+    "nsha_dense_k33": lambda steps: SuccessiveHalvingPruner(
+        "success_rate",
+        rungs=(1 / 3, 0.5, 0.75),
+        keep_fraction=1 / 3,
+        min_delta=0.0,
+        min_se=2.0,
+        exempt_every=4,
+        signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
+    ),
     "optuna_sha": OptunaSuccessiveHalving,
 }
 

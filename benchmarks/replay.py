@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.replay --studies 400 --first-seed 100
 
 **Pruning.** A replayed study takes the recorded runs that have learning curves with the episodes behind each
-point (benchmarks/data/drone_runs_v2.jsonl and drone_replicates.jsonl), in a random order, as its trials; a rule
+point (benchmarks/data/drone_runs_v2.jsonl and drone_replicates.jsonl, or ``--data``), in a random order (or
+``--order improving``: later trials tend to be better, as a model-based search's are), as its trials; a rule
 sees each trial's real metrics lines one by one with the earlier trials as peers, exactly as the loop asks it,
 and may stop it. Reported per rule: the share of steps it saved, how often it stopped a run that ended in the
 top decile of the study's runs (by held-out success), and the best held-out success among the runs it let finish
@@ -52,13 +53,33 @@ def lines_of(run: Run) -> list[dict[str, Any]]:
     ]
 
 
-def replay_pruning(pool: list[Run], rule: SuccessiveHalvingPruner | None, trials: int, seed: int) -> dict[str, Any]:
+STARTUP = 9  # the baseline and a quarter of 32 trials: the default's start-up before its model proposes
+TOWARD_BETTER = 0.7  # after it, how often an "improving" replay draws from the better half of the runs
+
+
+def study_order(pool: list[Run], trials: int, seed: int, order: str) -> list[Run]:
+    """The runs a replayed study takes, in turn: a random order (random search), or an improving one, as a
+    model-based search orders them: after a random start-up, most trials come from the better half of the runs
+    (draws with replacement), so later trials tend to beat earlier ones and a rank rule has less to stop."""
     rng = np.random.default_rng([seed, 23])
-    order = [pool[i] for i in rng.permutation(len(pool))[:trials]]
+    if order == "random":
+        return [pool[i] for i in rng.permutation(len(pool))[:trials]]
+    ranked = sorted(range(len(pool)), key=lambda i: pool[i].success)
+    chosen = list(rng.permutation(len(pool))[:STARTUP])
+    while len(chosen) < trials:
+        better = rng.random() < TOWARD_BETTER
+        chosen.append(int(rng.choice(ranked[len(ranked) // 2 :])) if better else int(rng.integers(len(pool))))
+    return [pool[i] for i in chosen]
+
+
+def replay_pruning(
+    pool: list[Run], rule: SuccessiveHalvingPruner | None, trials: int, seed: int, order: str = "random"
+) -> dict[str, Any]:
+    study = study_order(pool, trials, seed, order)
     peers: list[list[dict[str, Any]]] = []
     used = full = 0
     stopped_idx: set[int] = set()
-    for i, run in enumerate(order, start=1):
+    for i, run in enumerate(study, start=1):
         lines = lines_of(run)
         full += run.steps
         at = None if rule is None or rule.exempt(i) else prune_point(rule, lines, run.steps, peers)
@@ -69,9 +90,9 @@ def replay_pruning(pool: list[Run], rule: SuccessiveHalvingPruner | None, trials
             used += lines[at]["step"]
             peers.append(lines[: at + 1])
             stopped_idx.add(i - 1)
-    finals = np.asarray([r.success for r in order])
+    finals = np.asarray([r.success for r in study])
     top = set(np.argsort(-finals)[: max(1, len(finals) // 10)])
-    kept = [finals[i] for i in range(len(order)) if i not in stopped_idx]
+    kept = [finals[i] for i in range(len(study)) if i not in stopped_idx]
     return {
         "saved": 1.0 - used / full,
         "top_stopped": len(top & stopped_idx),
@@ -137,18 +158,30 @@ def main() -> int:
     parser.add_argument("--configs", type=int, default=12, help="configs per replayed pick study")
     parser.add_argument("--replicates", type=int, help="use the first N lines of the replicate data (default all)")
     parser.add_argument("--rules", nargs="+", default=["none", "sha", "nsha", "nsha1"])
+    parser.add_argument(
+        "--order", choices=["random", "improving"], default="random", help="the order a replayed study takes its runs"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        help="recorded runs to replay instead of the 2.5M-step set (benchmarks/data/drone_slice_1m.jsonl, say)",
+    )
     args = parser.parse_args()
-    runs = load_runs(replicates=args.replicates)
+    runs = load_runs(tuple(args.data), args.replicates) if args.data else load_runs(replicates=args.replicates)
     pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve) and r.rates]
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     seeds = range(args.first_seed, args.first_seed + args.studies)
-    print(f"\npruning: {len(pool)} real runs with curves; {args.studies} replayed studies of {args.trials} runs")
+    print(
+        f"\npruning: {len(pool)} real runs with curves; {args.studies} replayed studies of {args.trials} runs "
+        f"({args.order} order)"
+    )
     print("| rule | steps saved (mean) | top-decile runs stopped | regret of the best kept (mean) | stopped / study |")
     print("| --- | --- | --- | --- | --- |")
     for name in args.rules:
         rule = None if name == "none" else PRUNERS[name](0)
-        out = [replay_pruning(pool, rule, args.trials, s) for s in seeds]
+        out = [replay_pruning(pool, rule, args.trials, s, args.order) for s in seeds]
         top = sum(o["top_stopped"] for o in out)
         of = sum(o["top"] for o in out)
         print(
