@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -378,18 +379,10 @@ PRUNERS: dict[str, Any] = {
         exempt_every=4,
         signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
     ),
-    # the same, keeping a third at each rung (Hyperband's reduction factor 3): a candidate, measured and rejected
-    "nsha_dense_k33": lambda steps: SuccessiveHalvingPruner(
-        "success_rate",
-        rungs=(1 / 3, 0.5, 0.75),
-        keep_fraction=1 / 3,
-        min_delta=0.0,
-        min_se=2.0,
-        exempt_every=4,
-        signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
-    ),
     "optuna_sha": OptunaSuccessiveHalving,
 }
+# nsha_dense keeping a third at each rung (Hyperband's reduction factor 3): a candidate, measured and rejected
+PRUNERS["nsha_dense_k33"] = lambda steps: replace(PRUNERS["nsha_dense"](steps), keep_fraction=1 / 3)
 
 
 def prune_point(pruner: Any, lines: list[dict[str, Any]], steps: int, peers: list[list[dict[str, Any]]]) -> int | None:

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_mean
+from autopilot.config import deep_merge, to_nested
 from autopilot.objective import Objective
 from autopilot.workspace.budget import steps_used
 from autopilot.workspace.layout import Workspace
@@ -54,12 +55,7 @@ def prepare(root: Path, seed: int, steps: int, episodes: int, settings: dict[str
     path.write_text(json.dumps(baseline))
     experiment = yaml.safe_load((root / "autopilot.yaml").read_text())
     experiment["objective"]["evaluation"]["episodes"] = episodes
-    for dotted, value in (settings or {}).items():
-        *parents, leaf = dotted.split(".")
-        node = experiment
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
+    experiment = deep_merge(experiment, to_nested(settings or {}))
     (root / "autopilot.yaml").write_text(yaml.safe_dump(experiment))
 
 

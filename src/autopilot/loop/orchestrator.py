@@ -36,7 +36,7 @@ from autopilot.proposers.registry import make_proposer
 from autopilot.report.html import write_report
 from autopilot.tracking.wandb_study import StudyRun
 from autopilot.workspace.atomic import atomic_write_text, read_json
-from autopilot.workspace.budget import Budget, start_budget, usage
+from autopilot.workspace.budget import start_budget, usage
 from autopilot.workspace.control import pause_reason, window_start
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import Failure, FailureEntry
@@ -197,10 +197,12 @@ class Loop:
                         0, f"done: time budget used ({self.options.budget_minutes:g} min)", self.finished_runs
                     )
                 history = self.history()  # one read a turn: no run ends between here and the batch
+                trials_left = None
                 if budget is not None:
                     used = usage(self.ws, history, budget)
                     if used.exhausted(budget):
                         return LoopResult(0, f"done: budget used ({used.describe(budget)})", self.finished_runs)
+                    trials_left = used.trials_left(budget, baseline_steps(self.loaded.baseline))
                 paused = pause_reason(self.ws)
                 if paused is not None:
                     if not self.options.nonstop:
@@ -216,16 +218,14 @@ class Loop:
                 if guard.halted:
                     continue  # the pause file now holds the reason; the branch above reports it
                 cases = self.records.pending_cases()
-                if not cases and budget is not None:
-                    cases = self._final_reruns(budget, history)
+                if not cases and trials_left is not None:
+                    cases = self._final_reruns(trials_left, history)
                 if not cases:
-                    cases = self.make_batch(guard, limit=self._room(budget, history), history=history)
+                    cases = self.make_batch(guard, limit=self._room(trials_left), history=history)
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
-                if budget is not None:
-                    trials_left = self._trials_left(budget, history)
-                    if trials_left is not None:
-                        cases = cases[:trials_left]  # the rest stay pending for a later session
+                if trials_left is not None:
+                    cases = cases[:trials_left]  # the rest stay pending for a later session
                 self.journal.write(
                     "iteration",
                     f"{iteration + 1}: running {len(cases)} case(s)",
@@ -357,14 +357,10 @@ class Loop:
         history = self.history() if history is None else history
         return self.intake.make_batch(history_for_proposers(history), guard, dry_run, limit)
 
-    def _trials_left(self, budget: Budget, history: list[RunView]) -> int | None:
-        """Trials left in a budget; a step budget counts in baseline-length trials."""
-        return usage(self.ws, history, budget).trials_left(budget, baseline_steps(self.loaded.baseline))
-
-    def _room(self, budget: Budget | None, history: list[RunView]) -> int | None:
-        """How many new proposals a budget takes now: its trials left less the reserve for final re-runs."""
+    def _room(self, left: int | None) -> int | None:
+        """How many new proposals a budget takes now: its ``left`` trials (a step budget's in baseline-length
+        trials) less the reserve for final re-runs."""
         total = self.intake.budget_trials
-        left = None if budget is None else self._trials_left(budget, history)
         if left is None or total is None:
             return None
         reserve = reserve_trials(total)
@@ -419,12 +415,11 @@ class Loop:
             self.progress.finished(record, settled.summary)
             self._track(history, settled)
 
-    def _final_reruns(self, budget: Budget, history: list[RunView]) -> list[Case]:
+    def _final_reruns(self, left: int, history: list[RunView]) -> list[Case]:
         """The last trials of a budget (about 10%; a step budget's in baseline-length trials) re-run the top
         configs on new training seeds, so the pick rests on more than one seed each; queued as confirmations."""
         total = self.intake.budget_trials
-        left = self._trials_left(budget, history)
-        if left is None or total is None or left > reserve_trials(total):
+        if total is None or left > reserve_trials(total):
             return []
         for run_id in final_reruns(decide(history, self.exp.objective, self.ws.runs), left):
             self.intake.schedule_confirmation(run_id, history, why="a final re-run of a top config")
