@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,27 @@ def pick_spread(runs: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     return sorted(chosen.values(), key=lambda r: r["run_id"])
 
 
-def replicate(work: Path, source: Path, configs: int, seeds: list[int], steps: int, episodes: int) -> None:
+def recorded_replicates(export_path: Path | None) -> set[tuple[str, int]]:
+    """(source run id, training seed) of the replicates an earlier export holds complete: a recording whose
+    workspace is gone resumes from its committed export instead of re-running them."""
+    if export_path is None:
+        return set()
+    runs = [json.loads(line) for line in export_path.read_text().splitlines() if line.strip()]
+    return {(r["tags"][1], r["train_seed"]) for r in runs if r.get("state") == "complete" and len(r["tags"]) > 1}
+
+
+def replicate(
+    work: Path,
+    source: Path,
+    configs: int,
+    seeds: list[int],
+    steps: int,
+    episodes: int,
+    skip: Collection[tuple[str, int]] = (),
+) -> None:
     """Re-run ``configs`` recorded configs (spread over the quality range) on each of ``seeds``, seed-major so
     a stopped recording still holds every config on the first seeds. Cases are queued in cases/pending/ and
-    run by one `autopilot run` iteration; a case already run or queued is not queued twice."""
+    run by one `autopilot run` iteration; a case already run or queued, or in ``skip``, is not queued again."""
     root = work / "ws"
     init_workspace(root, steps, episodes)
     ws = Workspace(root)
@@ -109,7 +127,7 @@ def replicate(work: Path, source: Path, configs: int, seeds: list[int], steps: i
     for seed in seeds:
         for run in picked:
             case_id = case_id_for(seed, 0, 0, {"replicate": run["run_id"], **run["overrides"]})
-            if case_id in known:
+            if case_id in known or (run["run_id"], seed) in skip:
                 continue
             records.write_case(
                 Case(
@@ -182,12 +200,18 @@ def main() -> int:
     parser.add_argument("--replicate", type=Path, help="re-run configs of this export on --train-seeds instead")
     parser.add_argument("--configs", type=int, default=40, help="with --replicate: how many configs")
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[1001, 1002, 1003, 1004])
+    parser.add_argument(
+        "--skip-recorded",
+        type=Path,
+        help="with --replicate: an earlier export whose complete replicates are not run again",
+    )
     parser.add_argument("--export", type=Path, help="write the recorded runs as JSON lines and exit")
     args = parser.parse_args()
     if args.export:
         return export(args.work, args.export)
     if args.replicate:
-        replicate(args.work, args.replicate, args.configs, args.train_seeds, args.steps, args.episodes)
+        skip = recorded_replicates(args.skip_recorded)
+        replicate(args.work, args.replicate, args.configs, args.train_seeds, args.steps, args.episodes, skip)
     else:
         record(args.work, args.runs, args.steps, args.episodes, args.seed, args.proposer)
     return 0
