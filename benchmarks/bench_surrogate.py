@@ -94,7 +94,7 @@ def one_study(
             pending_confirms = final_reruns(promotion, max(1, trials_left))  # the loop's reserve
         if pending_confirms:  # the loop runs queued confirmations before anything new
             parent = next(v for v in history if v.id == pending_confirms[0])
-            todo = [(dict(parent.overrides), parent.id)]
+            todo: list[tuple[dict[str, Any], str | None]] = [(dict(parent.overrides), parent.id)]
         else:
             started = time.perf_counter()
             room = trials_left - reserve_trials(trials) if trials_left > reserve_trials(trials) else batch
@@ -455,10 +455,13 @@ def main() -> int:
         "--half", choices=["all", "A", "B"], default="all", help="fit to this half of the recorded configs only"
     )
     parser.add_argument("--replicates", type=int, help="use the first N lines of the replicate data (default all)")
+    parser.add_argument(
+        "--random-sets", type=int, help="use the first N recorded random sets (default all; 2 before v3 was recorded)"
+    )
     parser.add_argument("--refit", type=int, help="fit to a bootstrap resample of the configs (its seed)")
     parser.add_argument("--out", type=Path, help="write the per-study results as JSON here")
     args = parser.parse_args()
-    runs_data = load_runs(replicates=args.replicates)
+    runs_data = load_runs(replicates=args.replicates, random_sets=args.random_sets)
     steps = int(np.median([r.steps for r in runs_data]))
     baseline = presets.baseline_config("builtin", "drone_delivery", "quick")
     baseline["train"]["total_timesteps"] = steps

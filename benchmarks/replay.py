@@ -157,6 +157,9 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=32, help="runs per replayed pruning study")
     parser.add_argument("--configs", type=int, default=12, help="configs per replayed pick study")
     parser.add_argument("--replicates", type=int, help="use the first N lines of the replicate data (default all)")
+    parser.add_argument(
+        "--random-sets", type=int, help="use the first N recorded random sets (default all; 2 before v3 was recorded)"
+    )
     parser.add_argument("--rules", nargs="+", default=["none", "sha", "nsha", "nsha1"])
     parser.add_argument(
         "--order", choices=["random", "improving"], default="random", help="the order a replayed study takes its runs"
@@ -168,7 +171,7 @@ def main() -> int:
         help="recorded runs to replay instead of the 2.5M-step set (benchmarks/data/drone_slice_1m.jsonl, say)",
     )
     args = parser.parse_args()
-    runs = load_runs(tuple(args.data), args.replicates) if args.data else load_runs(replicates=args.replicates)
+    runs = load_runs(tuple(args.data) if args.data else None, args.replicates, args.random_sets)
     pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve) and r.rates]
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")

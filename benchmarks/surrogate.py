@@ -34,7 +34,8 @@ from autopilot.proposers.sampling import to_unit
 from autopilot.space import SearchSpace
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-RANDOM_DATA = (DATA_DIR / "drone_runs.jsonl", DATA_DIR / "drone_runs_v2.jsonl")
+# In the order recorded; a figure made before a set existed names how many it used (--random-sets).
+RANDOM_DATA = (DATA_DIR / "drone_runs.jsonl", DATA_DIR / "drone_runs_v2.jsonl", DATA_DIR / "drone_runs_v3.jsonl")
 REPLICATE_DATA = DATA_DIR / "drone_replicates.jsonl"
 SPACE = SearchSpace.from_dict(presets.default_search_space(), presets.puffer_rules())
 EPS = 1e-4
@@ -83,9 +84,14 @@ class Run:
         return self.successes / self.episodes
 
 
-def load_runs(paths: tuple[Path, ...] = (*RANDOM_DATA, REPLICATE_DATA), replicates: int | None = None) -> list[Run]:
-    """The recorded runs; ``replicates``: only the first that many lines of the replicate file (it grows while a
-    recording runs, so a figure names how many it used)."""
+def load_runs(
+    paths: tuple[Path, ...] | None = None, replicates: int | None = None, random_sets: int | None = None
+) -> list[Run]:
+    """The recorded runs (by default the first ``random_sets`` random sets, all if None, and the replicates);
+    ``replicates``: only the first that many lines of the replicate file (it grows while a recording runs, so a
+    figure names how many it used)."""
+    if paths is None:
+        paths = (*RANDOM_DATA[:random_sets], REPLICATE_DATA)
     out = []
     for path in paths:
         if not path.exists():
