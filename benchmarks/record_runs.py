@@ -145,10 +145,11 @@ RATES = ("success_rate", "grip_rate", "carry_rate", "hover_rate", "collision_rat
 MAX_POINTS = 40  # per curve, evenly subsampled
 
 
-def export(work: Path, out: Path) -> int:
+def export(work: Path, out: Path, merge: bool = False) -> int:
     """One JSON line per run: the overrides and training seed, the learning curve of every rate and of the
     mean reward with the episodes behind each point (``curves``, ``curve_episodes``; ``curve`` is success alone,
-    for the surrogate), the held-out evaluation counts, steps and wall time."""
+    for the surrogate), the held-out evaluation counts, steps and wall time. ``merge``: keep ``out``'s lines, in
+    their order, and append the runs it does not hold (a recording resumed in a new workspace)."""
     ws = Workspace(work / "ws")
     lines = []
     for view in Records(ws).history():
@@ -183,9 +184,16 @@ def export(work: Path, out: Path) -> int:
                 "selection": ((view.summary or {}).get("selection") or {}).get("chosen"),
             }
         )
+    kept: list[str] = []
+    if merge and out.exists():
+        kept = [line for line in out.read_text().splitlines() if line.strip()]
+        held = {json.loads(line)["run_id"] for line in kept}
+        lines = [x for x in lines if x["run_id"] not in held]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(json.dumps(x, sort_keys=True) + "\n" for x in lines))
-    print(f"{len(lines)} runs -> {out}")
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept) + "".join(json.dumps(x, sort_keys=True) + "\n" for x in lines))
+    tmp.replace(out)  # a stopped export leaves the committed file whole
+    print(f"{len(lines)} runs -> {out}" + (f" (after its {len(kept)})" if merge else ""))
     return 0
 
 
@@ -206,9 +214,10 @@ def main() -> int:
         help="with --replicate: an earlier export whose complete replicates are not run again",
     )
     parser.add_argument("--export", type=Path, help="write the recorded runs as JSON lines and exit")
+    parser.add_argument("--merge", action="store_true", help="with --export: append to the file the runs it lacks")
     args = parser.parse_args()
     if args.export:
-        return export(args.work, args.export)
+        return export(args.work, args.export, args.merge)
     if args.replicate:
         skip = recorded_replicates(args.skip_recorded)
         replicate(args.work, args.replicate, args.configs, args.train_seeds, args.steps, args.episodes, skip)
