@@ -151,6 +151,43 @@ def fidelity(
             f"top 10; median success {np.median([a for a, _ in with_full]):.3f} "
             f"(2.5M: {np.median([b for _, b in with_full]):.3f})"
         )
+    lines += fidelity_pairs(table, random_runs)
+    return lines
+
+
+def fidelity_pairs(table: dict[str, dict[Any, float]], random_runs: list[dict[str, Any]]) -> list[str]:
+    """Every pair of fidelities on the same training seed (1001), and the longest against the 2.5M mean over
+    seeds: does a cheaper fidelity rank configs as the longer one does?"""
+    by_id = {r["run_id"]: r for r in complete(random_runs)}
+    at: dict[str, dict[str, float]] = {"2.5M": {}}
+    means: dict[str, float] = {}
+    for key, seeds in table.items():
+        means[key] = statistics.mean(seeds.values())
+        if 1001 in seeds:
+            at["2.5M"][key] = seeds[1001]
+    for name, path in SLICES.items():
+        at[name] = {}
+        for r in complete(read(path)):
+            source = by_id.get(r["tags"][1])
+            if source:
+                at[name][config_key(source["overrides"])] = success(r)
+    names = sorted((n for n in at if len(at[n]) >= 5), key=lambda n: float(n[:-1]))
+    lines = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            keys = sorted(set(at[a]) & set(at[b]))
+            rho = spearmanr([at[a][k] for k in keys], [at[b][k] for k in keys]).statistic
+            top_b = set(sorted(keys, key=lambda k: -at[b][k])[:10])
+            top_a = set(sorted(keys, key=lambda k: -at[a][k])[:10])
+            lines.append(
+                f"{a} against {b}, seed 1001: Spearman {rho:.3f}, {len(top_a & top_b)} of {b}'s top 10 in {a}'s "
+                f"({len(keys)} configs)"
+            )
+    if names and names[-1] != "2.5M":
+        longest = at[names[-1]]
+        keys = sorted(set(longest) & set(means))
+        rho = spearmanr([means[k] for k in keys], [longest[k] for k in keys]).statistic
+        lines.append(f"2.5M mean over seeds against {names[-1]}: Spearman {rho:.3f} ({len(keys)} configs)")
     return lines
 
 
