@@ -205,7 +205,14 @@ def main() -> int:
         f"\npick: {len(groups)} configs with 3+ seeds ({sum(len(g) for g in groups)} runs); {args.studies} replayed "
         f"studies of {args.configs} configs plus the budget's re-runs; truth = the mean of the config's unseen runs"
     )
-    print(f"loop's champion minus best single evaluation: {interval([o['loop'] - o['raw'] for o in out], rng)}")
+    diff = np.asarray([o["loop"] - o["raw"] for o in out])
+    means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+    print(f"loop's champion minus best single evaluation: {interval(list(diff), rng)}")
+    print(
+        f"  the picks differ in {int(np.sum(diff != 0))} of {len(diff)} studies: the loop's better in "
+        f"{int(np.sum(diff > 0))}, worse in {int(np.sum(diff < 0))}; mean {diff.mean():+.4f} "
+        f"[{np.quantile(means, 0.025):+.4f}, {np.quantile(means, 0.975):+.4f}]"
+    )
     print(
         f"champion / best config in the study (median): loop {np.median([o['loop'] / o['best'] for o in out]):.2f}, "
         f"best single evaluation {np.median([o['raw'] / o['best'] for o in out]):.2f}"
