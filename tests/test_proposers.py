@@ -11,6 +11,7 @@ import optuna
 import pytest
 
 from autopilot.config import config_hash, deep_merge, to_dotted
+from autopilot.experiment import presets
 from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.proposers.ga import GAProposer, mutate
@@ -420,3 +421,41 @@ def test_beats_random_search_on_a_noisy_function_in_most_seeds(name: str) -> Non
     wins = sum(a > b for a, b in zip(ours, theirs, strict=True))
     assert wins >= 7, (wins, ours, theirs)
     assert np.mean(ours) - np.mean(theirs) >= 0.05, (np.mean(ours), np.mean(theirs))
+
+
+def _sequence_history(name: str, proposals: list[Any]) -> list[RunView]:
+    """Proposals run and finished, recorded as the loop records them (with the proposer's name)."""
+    views = []
+    for i, p in enumerate(proposals):
+        v = view(i, p.overrides, 0.5)
+        views.append(replace(v, record=replace(v.record, proposer=name)))
+    return views
+
+
+def test_qmc_goes_on_with_its_sequence_from_batch_to_batch() -> None:
+    """The loop rebuilds Optuna's study every batch and QMC numbers its draws in the study: each batch must go
+    on with the sequence (as one live study asked 20 times would), not repeat its first points."""
+    name = "optuna:QMCSampler"
+    proposer, drawn = make_proposer(name), []
+    for _ in range(5):
+        history = _sequence_history(name, drawn)
+        drawn += proposer.propose(history, 4, context(seed=5, options=ProposerSpec(name=name)))
+    configs = {config_hash(p.overrides) for p in drawn}
+    assert len(configs) == 20
+    other = make_proposer(name).propose([], 4, context(seed=6, options=ProposerSpec(name=name)))
+    assert not configs & {config_hash(p.overrides) for p in other}  # another loop seed, another scrambled sequence
+
+
+def test_a_grid_goes_on_to_the_points_not_yet_run() -> None:
+    """A grid of 2 x 3 points over a two-key space, asked two at a time: three batches run all six once."""
+    spec = {k: v for k, v in presets.default_search_space().items() if k in ("train.gamma", "train.update_epochs")}
+    space = SearchSpace.from_dict(spec, [])
+    grid = {"train.gamma": [0.9, 0.99], "train.update_epochs": [1, 2, 4]}
+    name = "optuna:GridSampler"
+    options = ProposerSpec(name=name, optuna={"search_space": grid})
+    proposer, drawn = make_proposer(name), []
+    for _ in range(3):
+        history = _sequence_history(name, drawn)
+        drawn += proposer.propose(history, 2, context(seed=3, space=space, options=options))
+    points = sorted((p.overrides["train.gamma"], p.overrides["train.update_epochs"]) for p in drawn)
+    assert points == [(g, e) for g in (0.9, 0.99) for e in (1, 2, 4)]

@@ -8,6 +8,7 @@ as FAIL, pruned as PRUNED, pending cases as RUNNING; constraints through Optuna'
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import types
 import warnings
@@ -173,12 +174,12 @@ class OptunaProposer(Proposer):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            sampler = self.sampler(seed, context)
             study = optuna.create_study(
-                direction="maximize" if context.objective.mode == "max" else "minimize",
-                sampler=self.sampler(seed, context),
+                direction="maximize" if context.objective.mode == "max" else "minimize", sampler=sampler
             )
             with _no_template_copies():
-                study.add_trials(replay(history, context, dists, self.replayed))
+                study.add_trials(self.continued(sampler, replay(history, context, dists, self.replayed), history))
             out = []
             for _ in range(n):
                 trial = study.ask(dists)
@@ -192,6 +193,12 @@ class OptunaProposer(Proposer):
                     )
                 )
         return out
+
+    def continued(
+        self, sampler: optuna.samplers.BaseSampler, trials: list[FrozenTrial], history: list[RunView]
+    ) -> list[FrozenTrial]:
+        """The replayed trials as ``sampler`` needs them to go on where the loop's earlier batches left off."""
+        return trials
 
 
 @contextlib.contextmanager
@@ -254,6 +261,37 @@ def sampler_names() -> list[str]:
 
 
 UNINFORMED = frozenset({"RandomSampler", "QMCSampler", "GridSampler"})  # draws that no result changes
+SEQUENCES = frozenset({"QMCSampler", "GridSampler"})  # draws numbered in the study: each batch goes on with them
+
+
+class ContinuedQMCSampler(optuna.samplers.QMCSampler):
+    """Optuna's QMC sampler numbers its draws in the study, and the loop rebuilds the study every batch: the
+    numbering starts after the draws this proposer made in earlier batches (else every batch would repeat the
+    sequence's first points)."""
+
+    drawn = 0
+
+    def _find_sample_id(self, study: optuna.Study, search_space: dict[str, BaseDistribution]) -> int:
+        return self.drawn + super()._find_sample_id(study, search_space)
+
+
+def with_grid_ids(sampler: optuna.samplers.GridSampler, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Replayed trials marked with the grid point they ran, as a live GridSampler study marks them, so the
+    sampler goes on to the points not yet run (it hands the first points out by trial number, which the loop's
+    constant seed keeps in order; once they are handed out it picks among the points no trial is marked with)."""
+    index = {tuple(point): i for i, point in enumerate(sampler._all_grids)}
+    out = []
+    for trial in trials:
+        grid_id = index.get(tuple(trial.params.get(name) for name in sampler._param_names))
+        if grid_id is not None:
+            trial = copy.copy(trial)
+            trial.system_attrs = {
+                **trial.system_attrs,
+                "grid_id": grid_id,
+                "search_space": sampler._search_space,
+            }
+        out.append(trial)
+    return out
 
 
 class NamedSamplerProposer(OptunaProposer):
@@ -271,7 +309,23 @@ class NamedSamplerProposer(OptunaProposer):
 
         cls = getattr(optuna.samplers, self.sampler_name)
         kwargs = dict(context.options.optuna)
+        if self.sampler_name in SEQUENCES:
+            # One sequence per loop seed, continued batch after batch: a per-batch seed would start a new
+            # scrambled sequence, or a new order of the grid, each time.
+            seed = context.seed % 2**31
+        if cls is optuna.samplers.QMCSampler:
+            cls = ContinuedQMCSampler
+            kwargs.setdefault("scramble", True)
         if "seed" in inspect.signature(cls).parameters and "seed" not in kwargs:
             kwargs["seed"] = seed
         sampler: optuna.samplers.BaseSampler = cls(**kwargs)
         return sampler
+
+    def continued(
+        self, sampler: optuna.samplers.BaseSampler, trials: list[FrozenTrial], history: list[RunView]
+    ) -> list[FrozenTrial]:
+        if isinstance(sampler, ContinuedQMCSampler):
+            sampler.drawn = sum(view.record.proposer == self.name for view in history)
+        if isinstance(sampler, optuna.samplers.GridSampler):
+            return with_grid_ids(sampler, trials)
+        return trials
