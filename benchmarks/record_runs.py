@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from autopilot.ids import case_id_for
-from autopilot.workspace.atomic import read_jsonl
+from autopilot.workspace.atomic import atomic_write_text, read_jsonl
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Case, Records
 from autopilot.workspace.run_folder import RunFolder
@@ -102,8 +102,11 @@ def recorded_replicates(export_path: Path | None) -> set[tuple[str, int]]:
     workspace is gone resumes from its committed export instead of re-running them."""
     if export_path is None:
         return set()
-    runs = [json.loads(line) for line in export_path.read_text().splitlines() if line.strip()]
-    return {(r["tags"][1], r["train_seed"]) for r in runs if r.get("state") == "complete" and len(r["tags"]) > 1}
+    return {
+        (r["tags"][1], r["train_seed"])
+        for r in read_jsonl(export_path)
+        if r.get("state") == "complete" and len(r["tags"]) > 1
+    }
 
 
 def replicate(
@@ -184,15 +187,10 @@ def export(work: Path, out: Path, merge: bool = False) -> int:
                 "selection": ((view.summary or {}).get("selection") or {}).get("chosen"),
             }
         )
-    kept: list[str] = []
-    if merge and out.exists():
-        kept = [line for line in out.read_text().splitlines() if line.strip()]
-        held = {json.loads(line)["run_id"] for line in kept}
-        lines = [x for x in lines if x["run_id"] not in held]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept) + "".join(json.dumps(x, sort_keys=True) + "\n" for x in lines))
-    tmp.replace(out)  # a stopped export leaves the committed file whole
+    kept = read_jsonl(out) if merge else []
+    held = {x["run_id"] for x in kept}
+    lines = [x for x in lines if x["run_id"] not in held]
+    atomic_write_text(out, "".join(json.dumps(x, sort_keys=True) + "\n" for x in [*kept, *lines]))
     print(f"{len(lines)} runs -> {out}" + (f" (after its {len(kept)})" if merge else ""))
     return 0
 

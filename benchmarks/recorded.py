@@ -15,26 +15,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
 
+from autopilot.workspace.atomic import read_jsonl
 from benchmarks.surrogate import DATA_DIR, RANDOM_DATA, REPLICATE_DATA, config_key
 
 SLICES = {"1M": DATA_DIR / "drone_slice_1m.jsonl", "5M": DATA_DIR / "drone_slice_5m.jsonl"}
 BANDS = ((0.0, 0.05), (0.05, 0.3), (0.3, 0.6), (0.6, 1.01))
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def success(run: dict[str, Any]) -> float:
@@ -108,11 +101,23 @@ def seed_noise(table: dict[str, dict[Any, float]]) -> list[str]:
     return lines
 
 
-def fidelity(
-    table: dict[str, dict[Any, float]], replicates: list[dict[str, Any]], random_runs: list[dict[str, Any]]
-) -> list[str]:
-    """Each slice's runs are seed 1001; the reference is a config's mean over its other 2.5M runs."""
+def slice_successes(
+    slices: dict[str, list[dict[str, Any]]], random_runs: list[dict[str, Any]]
+) -> dict[str, dict[str, float]]:
+    """fidelity -> {config: success} of each slice's runs (seed 1001), keyed like ``seeds_by_config``."""
     by_id = {r["run_id"]: r for r in complete(random_runs)}
+    out: dict[str, dict[str, float]] = {}
+    for name, runs in slices.items():
+        out[name] = {}
+        for r in complete(runs):
+            source = by_id.get(r["tags"][1])
+            if source:
+                out[name][config_key(source["overrides"])] = success(r)
+    return out
+
+
+def fidelity(table: dict[str, dict[Any, float]], at: dict[str, dict[str, float]]) -> list[str]:
+    """Each slice's runs are seed 1001; the reference is a config's mean over its other 2.5M runs."""
     lines = []
     one_full: tuple[list[float], list[float]] = ([], [])
     for seeds in table.values():
@@ -126,51 +131,36 @@ def fidelity(
             f"one 2.5M run (seed 1001) against the config's mean over its other seeds: Spearman {rho:.3f} "
             f"({len(one_full[0])} configs)"
         )
-    for name, path in SLICES.items():
-        runs = complete(read(path))
+    for name, by_config in at.items():
         pairs, with_full = [], []
-        for r in runs:
-            source = by_id.get(r["tags"][1])
-            seeds = table.get(config_key(source["overrides"]), {}) if source else {}
+        for key, value in by_config.items():
+            seeds = table.get(key, {})
             rest = [x for k, x in seeds.items() if k != 1001]
             if rest:
-                pairs.append((success(r), statistics.mean(rest)))
+                pairs.append((value, statistics.mean(rest)))
             if 1001 in seeds:
-                with_full.append((success(r), seeds[1001]))
+                with_full.append((value, seeds[1001]))
         if len(pairs) < 5:
-            lines.append(f"{name} slice: {len(runs)} runs recorded, too few to rank")
+            lines.append(f"{name} slice: {len(by_config)} configs recorded, too few to rank")
             continue
         rho = spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic
         same = spearmanr([a for a, _ in with_full], [b for _, b in with_full]).statistic
         top = sorted(range(len(with_full)), key=lambda i: -with_full[i][1])[:10]
         top_slice = sorted(range(len(with_full)), key=lambda i: -with_full[i][0])[:10]
         lines.append(
-            f"{name} slice (seed 1001, {len(runs)} runs): Spearman {rho:.3f} against the mean over other seeds at "
-            "2.5M, "
-            f"{same:.3f} against the same seed at 2.5M; {len(set(top) & set(top_slice))} of the top 10 at 2.5M in its "
-            f"top 10; median success {np.median([a for a, _ in with_full]):.3f} "
+            f"{name} slice (seed 1001, {len(by_config)} configs): Spearman {rho:.3f} against the mean over other "
+            f"seeds at 2.5M, {same:.3f} against the same seed at 2.5M; {len(set(top) & set(top_slice))} of the top "
+            f"10 at 2.5M in its top 10; median success {np.median([a for a, _ in with_full]):.3f} "
             f"(2.5M: {np.median([b for _, b in with_full]):.3f})"
         )
-    lines += fidelity_pairs(table, random_runs)
-    return lines
+    return lines + fidelity_pairs(table, at)
 
 
-def fidelity_pairs(table: dict[str, dict[Any, float]], random_runs: list[dict[str, Any]]) -> list[str]:
+def fidelity_pairs(table: dict[str, dict[Any, float]], slices: dict[str, dict[str, float]]) -> list[str]:
     """Every pair of fidelities on the same training seed (1001), and the longest against the 2.5M mean over
     seeds: does a cheaper fidelity rank configs as the longer one does?"""
-    by_id = {r["run_id"]: r for r in complete(random_runs)}
-    at: dict[str, dict[str, float]] = {"2.5M": {}}
-    means: dict[str, float] = {}
-    for key, seeds in table.items():
-        means[key] = statistics.mean(seeds.values())
-        if 1001 in seeds:
-            at["2.5M"][key] = seeds[1001]
-    for name, path in SLICES.items():
-        at[name] = {}
-        for r in complete(read(path)):
-            source = by_id.get(r["tags"][1])
-            if source:
-                at[name][config_key(source["overrides"])] = success(r)
+    at = {"2.5M": {key: seeds[1001] for key, seeds in table.items() if 1001 in seeds}, **slices}
+    means = {key: statistics.mean(seeds.values()) for key, seeds in table.items()}
     names = sorted((n for n in at if len(at[n]) >= 5), key=lambda n: float(n[:-1]))
     lines = []
     for i, a in enumerate(names):
@@ -194,13 +184,12 @@ def fidelity_pairs(table: dict[str, dict[Any, float]], random_runs: list[dict[st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args()
-    random_runs = [r for path in RANDOM_DATA for r in read(path)]
-    replicates = read(REPLICATE_DATA)
-    print(
-        "files: " + ", ".join(f"{p.name} {len(read(p))} runs" for p in (*RANDOM_DATA, REPLICATE_DATA, *SLICES.values()))
-    )
-    table = seeds_by_config(random_runs, replicates)
-    for line in [*landscape(random_runs), *seed_noise(table), *fidelity(table, replicates, random_runs)]:
+    files = {path: read_jsonl(path) for path in (*RANDOM_DATA, REPLICATE_DATA, *SLICES.values())}
+    print("files: " + ", ".join(f"{path.name} {len(runs)} runs" for path, runs in files.items()))
+    random_runs = [r for path in RANDOM_DATA for r in files[path]]
+    table = seeds_by_config(random_runs, files[REPLICATE_DATA])
+    at = slice_successes({name: files[path] for name, path in SLICES.items()}, random_runs)
+    for line in [*landscape(random_runs), *seed_noise(table), *fidelity(table, at)]:
         print(line)
     return 0
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
 from autopilot.analysis.promotion import decide, final_reruns, reserve_trials
+from autopilot.analysis.stats import bootstrap_mean
 from autopilot.objective import Objective
 from autopilot.workspace.records import RunView
 from benchmarks.aa_promotion import make_run
@@ -206,12 +207,12 @@ def main() -> int:
         f"studies of {args.configs} configs plus the budget's re-runs; truth = the mean of the config's unseen runs"
     )
     diff = np.asarray([o["loop"] - o["raw"] for o in out])
-    means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+    mean = bootstrap_mean(diff)
     print(f"loop's champion minus best single evaluation: {interval(list(diff), rng)}")
     print(
         f"  the picks differ in {int(np.sum(diff != 0))} of {len(diff)} studies: the loop's better in "
-        f"{int(np.sum(diff > 0))}, worse in {int(np.sum(diff < 0))}; mean {diff.mean():+.4f} "
-        f"[{np.quantile(means, 0.025):+.4f}, {np.quantile(means, 0.975):+.4f}]"
+        f"{int(np.sum(diff > 0))}, worse in {int(np.sum(diff < 0))}; mean {mean.mean:+.4f} "
+        f"[{mean.low:+.4f}, {mean.high:+.4f}]"
     )
     print(
         f"champion / best config in the study (median): loop {np.median([o['loop'] / o['best'] for o in out]):.2f}, "
