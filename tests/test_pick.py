@@ -82,6 +82,27 @@ def test_a_time_budget_stops_starting_trials(tmp_path: Path) -> None:
     assert 1 <= len(runs(ws)) <= 2  # the batch that started before the deadline, nothing after
 
 
+def test_the_last_trials_of_a_time_budget_rerun_the_top_configs(tmp_path: Path) -> None:
+    """A time budget reserves its re-runs in trials too, counted at the median wall time of the trials so far:
+    the trial that starts last, with less than a trial's time left, re-runs a top config on a new seed."""
+    ws = make_ws(tmp_path / "ws")
+    for mode in ("quick", "full"):
+        path = ws.root / "configs" / f"baseline_{mode}.json"
+        baseline = json.loads(path.read_text())
+        baseline["train"]["sleep"] = 0.5  # every trial lasts about half a second and more
+        path.write_text(json.dumps(baseline))
+    result = make_loop(ws, proposer="random", budget_minutes=0.2, iterations=None, batch_size=1, seed=3).run()
+    assert result.message == "done: time budget used (0.2 min)", result.message
+    history = runs(ws)
+    assert "confirm" in history[-1].record.tags
+    reruns = [v for v in history if "confirm" in v.record.tags]
+    assert len(reruns) < len(history) / 2  # the reserve, not the study
+    firsts = sorted((v for v in history if v not in reruns), key=lambda v: -(v.score or 0))
+    assert {v.record.parent_ids[0] for v in reruns} <= {v.id for v in firsts[:3]}
+    seeds = {v.id: v.record.seed for v in history}
+    assert all(v.record.seed != seeds[v.record.parent_ids[0]] for v in reruns)  # new training seeds
+
+
 def test_run_ends_with_the_champion_and_the_claim(tmp_path: Path) -> None:
     ws = make_ws(tmp_path / "ws")
     done = subprocess.run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import signal
 import threading
 import time
@@ -217,11 +218,16 @@ class Loop:
                 guard = self.guard(history)
                 if guard.halted:
                     continue  # the pause file now holds the reason; the branch above reports it
+                left, total = (
+                    (trials_left, self.intake.budget_trials)
+                    if trials_left is not None
+                    else self._time_in_trials(deadline, history)
+                )
                 cases = self.records.pending_cases()
-                if not cases and trials_left is not None:
-                    cases = self._final_reruns(trials_left, history)
+                if not cases and left is not None:
+                    cases = self._final_reruns(left, total, history)
                 if not cases:
-                    cases = self.make_batch(guard, limit=self._room(trials_left), history=history)
+                    cases = self.make_batch(guard, limit=self._room(left, total), history=history)
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
                 if trials_left is not None:
@@ -357,10 +363,9 @@ class Loop:
         history = self.history() if history is None else history
         return self.intake.make_batch(history_for_proposers(history), guard, dry_run, limit)
 
-    def _room(self, left: int | None) -> int | None:
-        """How many new proposals a budget takes now: its ``left`` trials (a step budget's in baseline-length
-        trials) less the reserve for final re-runs."""
-        total = self.intake.budget_trials
+    def _room(self, left: int | None, total: int | None) -> int | None:
+        """How many new proposals a budget of ``total`` trials takes now: its ``left`` trials (a step or time
+        budget's in trials) less the reserve for final re-runs."""
         if left is None or total is None:
             return None
         reserve = reserve_trials(total)
@@ -415,10 +420,26 @@ class Loop:
             self.progress.finished(record, settled.summary)
             self._track(history, settled)
 
-    def _final_reruns(self, left: int, history: list[RunView]) -> list[Case]:
-        """The last trials of a budget (about 10%; a step budget's in baseline-length trials) re-run the top
-        configs on new training seeds, so the pick rests on more than one seed each; queued as confirmations."""
-        total = self.intake.budget_trials
+    def _time_in_trials(self, deadline: float | None, history: list[RunView]) -> tuple[int | None, int | None]:
+        """A time budget in trials: how many still start before the deadline and how many the whole budget
+        holds, at the median wall time of this loop's full-length trials and its workers; (None, None) without
+        a time budget or before such a trial has finished."""
+        if deadline is None or self.options.budget_minutes is None:
+            return None, None
+        finished = set(self.finished_runs)
+        walls = sorted(
+            v.record.wall_s for v in history if v.id in finished and v.record.state == "complete" and v.record.wall_s
+        )
+        if not walls:
+            return None, None
+        per_trial = walls[len(walls) // 2]
+        batches_left = max(1, math.ceil((deadline - time.monotonic()) / per_trial))
+        batches = max(1, round(60 * self.options.budget_minutes / per_trial))
+        return batches_left * self.workers, batches * self.workers
+
+    def _final_reruns(self, left: int, total: int | None, history: list[RunView]) -> list[Case]:
+        """The last trials of a budget (about 10%; a step or time budget's in trials) re-run the top configs
+        on new training seeds, so the pick rests on more than one seed each; queued as confirmations."""
         if total is None or left > reserve_trials(total):
             return []
         for run_id in final_reruns(decide(history, self.exp.objective, self.ws.runs), left):
