@@ -14,6 +14,9 @@ import pytest
 import yaml
 from helpers import AUTOPILOT, ONLY_A_HANG_TAKES_S, make_loop, make_ws, queue, runs
 
+from autopilot.analysis.promotion import decide
+from autopilot.objective import Objective
+from autopilot.workspace.checkpoints import final_checkpoint
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.lock import WorkspaceLock
 from autopilot.workspace.records import Case, Records
@@ -365,6 +368,25 @@ def test_save_strategy_really_deletes_checkpoints(tmp_path: Path, strategy: str,
     if strategy == "best":
         best, latest = runs(ws)
         assert {p.parent.parent.name for p in remaining} == {best.id, latest.id}
+
+
+def test_save_strategy_best_keeps_the_checkpoint_of_a_config_a_rerun_makes_champion(tmp_path: Path) -> None:
+    """A (0.9) is the champion, B (0.8) waits for a re-run; A's re-run scores 0.5, B's 0.8: B becomes the
+    champion, and its checkpoint must still be there though B was neither the pick nor the latest run between."""
+    ws = make_ws(tmp_path / "ws")
+    best = {"autopilot.save_strategy": "best"}
+    queue(ws, {"train.x": 0.9, **best}, {"train.x": 0.8, **best})
+    make_loop(ws).run()
+    a, b = runs(ws)
+    loop = make_loop(ws)
+    for parent, x in ((a, 0.5), (b, 0.8)):
+        override = loop.loaded.validate({"train.x": x, **best}).normalized
+        loop.records.write_case(Case(f"confirm-{parent.id}", override, [parent.id], ["confirm"], "test"))
+        make_loop(ws).run()
+    history = runs(ws)
+    champion = decide(history, Objective(metric="score"), ws.runs).champion
+    assert champion is not None and champion.id == b.id
+    assert final_checkpoint(ws, champion) is not None
 
 
 def test_rollback_makes_a_run_the_parent_of_the_next_proposals(tmp_path: Path) -> None:

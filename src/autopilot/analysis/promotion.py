@@ -198,6 +198,14 @@ def final_reruns(promotion: Promotion, slots: int, top: int = 3) -> list[str]:
     return [run_id for run_id, _ in ranked[:slots]]
 
 
+def contenders(history: list[RunView], promotion: Promotion, top: int = 5) -> list[RunView]:
+    """The runs the pick may still land on: the champion and the ``top`` best estimates (root runs). A re-run
+    on a new seed can lift any of them to champion, so their checkpoints must outlive the current pick."""
+    ranked = sorted(promotion.estimates.items(), key=lambda item: -item[1][0])[:top]
+    ids = {run_id for run_id, _ in ranked} | ({promotion.champion.id} if promotion.champion else set())
+    return [v for v in history if v.id in ids]
+
+
 RESERVE_FRACTION = 0.1  # of a study's trial budget, kept for re-running the top configs on new seeds
 
 

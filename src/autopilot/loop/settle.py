@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from autopilot.analysis.failures import last_log_line, output_problem, summary_problem
-from autopilot.analysis.promotion import Promotion, decide
+from autopilot.analysis.promotion import Promotion, contenders, decide
 from autopilot.analysis.summary import analyse
 from autopilot.config import to_dotted
 from autopilot.executors.base import TrialOutcome, TrialSpec
@@ -144,7 +144,7 @@ class Settler:
         promotion = decide(history, exp.objective, ws.runs)
         best = promotion.champion
         strategy = to_dotted(read_config(spec.run_dir) or {}).get("autopilot.save_strategy", "best")
-        for refusal in apply_save_strategy(ws, history, str(strategy), best).refused:
+        for refusal in apply_save_strategy(ws, history, str(strategy), contenders(history, promotion)).refused:
             self.journal.write("checkpoints", refusal, key=f"refused:{refusal}")
         write_leaderboard(ws, history, exp.objective, promotion)
         metric = exp.objective.metric

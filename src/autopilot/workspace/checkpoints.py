@@ -3,8 +3,9 @@
 ``autopilot.save_strategy``
 - ``all``: every checkpoint of every run is kept.
 - ``latest``: only the final checkpoint of the most recent completed run is kept.
-- ``best``: only the final checkpoints of the best run and of the most recent completed run are kept (so
-  ``resume_from: latest`` keeps working).
+- ``best``: only the final checkpoints of the contenders for the pick (the champion and the top configs by
+  estimate, which a re-run on a new seed can make the champion) and of the most recent completed run are kept
+  (so ``resume_from: latest`` keeps working).
 Checkpoints that the strategy does not keep are deleted from disk.
 """
 
@@ -57,9 +58,10 @@ class Pruned:
     refused: list[str] = field(default_factory=list)  # why a run's checkpoints were left alone
 
 
-def apply_save_strategy(ws: Workspace, history: list[RunView], strategy: str, best: RunView | None) -> Pruned:
-    """Delete the checkpoints ``strategy`` does not keep. Nothing is deleted through a symbolic link or
-    outside the run's own folder: such a run is left alone and named in ``refused``."""
+def apply_save_strategy(ws: Workspace, history: list[RunView], strategy: str, contenders: list[RunView]) -> Pruned:
+    """Delete the checkpoints ``strategy`` does not keep (``best`` keeps the ``contenders``'). Nothing is
+    deleted through a symbolic link or outside the run's own folder: such a run is left alone and named in
+    ``refused``."""
     out = Pruned()
     if strategy == "all":
         return out
@@ -67,8 +69,8 @@ def apply_save_strategy(ws: Workspace, history: list[RunView], strategy: str, be
     keep: set[Path] = set()
     if complete and (latest := final_checkpoint(ws, complete[-1])):
         keep.add(latest)
-    if strategy == "best" and best is not None and (best_path := final_checkpoint(ws, best)):
-        keep.add(best_path)
+    if strategy == "best":
+        keep.update(path for view in contenders if (path := final_checkpoint(ws, view)))
     for view in history:
         if view.state in ("running", "pending"):
             continue  # a live run's checkpoints are its own business until it ends
