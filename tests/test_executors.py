@@ -4,6 +4,7 @@ real Ray head on loopback (limits enforced, outcomes classified, files back in t
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from helpers import FAKE
 
 from autopilot.executors.base import Executor, TrialOutcome, TrialSpec
-from autopilot.executors.local import LocalExecutor
+from autopilot.executors.local import THREAD_VARIABLES, LocalExecutor
 from autopilot.experiment.schema import Resources, TrainerSpec
 from autopilot.trainers.command import trainer_env
 from autopilot.workspace.layout import Workspace
@@ -98,3 +99,23 @@ def test_a_stop_terminates_running_trials(executor: Executor, tmp_path: Path) ->
     finally:
         timer.cancel()
     assert outcomes["hang"].stopped_by == "stop"
+
+
+def test_parallel_local_trials_get_their_share_of_the_cores(tmp_path: Path) -> None:
+    """Several trials at once: each trainer's math libraries get cores / workers threads (at least one), not a
+    thread per core each; a thread count the user set is passed through as it is."""
+    base = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+
+    def seen(workers: int, env: dict[str, str]) -> str:
+        run_dir = tmp_path / f"t{len(list(tmp_path.iterdir()))}"
+        run_dir.mkdir()
+        argv = [sys.executable, "-c", "import os; print(os.environ.get('OMP_NUM_THREADS'))"]
+        spec = TrialSpec(run_dir.name, argv, run_dir, env, 30.0, 20.0)
+        assert LocalExecutor(workers).run_one(spec, lambda *_: None, threading.Event()).exit_code == 0
+        return (run_dir / spec.log_name).read_text().strip()
+
+    cores = len(os.sched_getaffinity(0))
+    assert seen(1, base) == "None"  # one trial at a time: the libraries' own default
+    assert seen(2, base) == str(max(1, cores // 2))
+    assert seen(cores + 1, base) == "1"
+    assert seen(2, {**base, "OMP_NUM_THREADS": "3"}) == "3"
