@@ -1,7 +1,7 @@
 """Tuning efficiency on the built-in drone task: whole studies per proposer, same budget in environment steps.
 
     .venv/bin/python -m benchmarks.bench_tuning [--proposers random tpe ga hybrid protein] [--seeds 3]
-        [--trials 8] [--batch-size 4] [--steps 2000000] [--target 0.5] [--out benchmarks/results/bench]
+        [--trials 8] [--batch-size 4] [--steps 2000000] [--target 0.758 0.810] [--out benchmarks/results/bench]
 
 Each study is a real `autopilot run` (quick baseline with --steps per trial) in its own workspace. Reports,
 over study seeds: best success_rate at the budget (and its held-out re-evaluation), environment steps to
@@ -329,7 +329,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2_000_000)
     parser.add_argument("--episodes", type=int, default=128)
     parser.add_argument(
-        "--target", type=float, help="success to reach (default: the 90th and 98th percentile of random's trials)"
+        "--target",
+        type=float,
+        nargs="+",
+        help="success levels to reach (default: the 90th and 98th percentile of random's trials); e.g. the "
+        "recorded landscape's, from `python -m benchmarks.recorded`",
     )
     parser.add_argument(
         "--loop-budget",
@@ -400,7 +404,7 @@ def main() -> None:
                         out.write(json.dumps(r) + "\n")
         results = [r for r in results if r["proposer"] in args.proposers and r["seed"] in seeds]
         budget = args.trials * args.steps
-        targets = [args.target] if args.target is not None else landscape_targets(results)
+        targets = args.target if args.target is not None else landscape_targets(results)
         lines += [
             f"Budget: {args.trials} trials x {args.steps:,} steps = {budget:,} environment steps per study; "
             f"{args.seeds} study seeds; targets (success_rate) {', '.join(f'{t:.3f}' for t in targets)}"
