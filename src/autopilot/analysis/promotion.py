@@ -190,10 +190,15 @@ def confirmations_due(history: list[RunView], promotion: Promotion) -> list[str]
     return [run_id for run_id in promotion.awaiting_confirmation if run_id not in confirmed]
 
 
+def _best_estimates(promotion: Promotion, top: int) -> list[tuple[str, tuple[float, int]]]:
+    """The ``top`` configs by estimate, best first: (root run id, (estimate, seeds))."""
+    return sorted(promotion.estimates.items(), key=lambda item: -item[1][0])[:top]
+
+
 def final_reruns(promotion: Promotion, slots: int, top: int = 3) -> list[str]:
     """The configs to re-run on new training seeds with the last ``slots`` trials of a budgeted study: the
     ``top`` best estimates, those with the fewest seeds first, one re-run each per call (run ids)."""
-    ranked = sorted(promotion.estimates.items(), key=lambda item: -item[1][0])[:top]
+    ranked = _best_estimates(promotion, top)
     ranked.sort(key=lambda item: item[1][1])  # fewest seeds first; stable: the better estimate first among ties
     return [run_id for run_id, _ in ranked[:slots]]
 
@@ -201,8 +206,9 @@ def final_reruns(promotion: Promotion, slots: int, top: int = 3) -> list[str]:
 def contenders(history: list[RunView], promotion: Promotion, top: int = 5) -> list[RunView]:
     """The runs the pick may still land on: the champion and the ``top`` best estimates (root runs). A re-run
     on a new seed can lift any of them to champion, so their checkpoints must outlive the current pick."""
-    ranked = sorted(promotion.estimates.items(), key=lambda item: -item[1][0])[:top]
-    ids = {run_id for run_id, _ in ranked} | ({promotion.champion.id} if promotion.champion else set())
+    ids = {run_id for run_id, _ in _best_estimates(promotion, top)}
+    if promotion.champion is not None:
+        ids.add(promotion.champion.id)
     return [v for v in history if v.id in ids]
 
 
