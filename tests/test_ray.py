@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -90,3 +91,8 @@ def test_stopping_the_loop_cancels_the_ray_tasks(tmp_path: Path, ray_address: st
     assert result.exit_code == 130
     [view] = runs(ws)
     assert view.state == "killed"
+    # The cancelled task died without its cleanup; the next task on the node removes its scratch folder.
+    queue(ws, {"train.x": 0.5})
+    make_loop(ws, iterations=1).run()
+    assert [v.state for v in runs(ws)] == ["killed", "complete"]
+    assert not list(Path(tempfile.gettempdir()).glob(f"autopilot-*{view.id}-*"))

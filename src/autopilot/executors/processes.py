@@ -50,13 +50,22 @@ def end_trial_processes(group: int | None, run_id: str, wait_s: float = 5.0) -> 
     deadline = time.monotonic() + wait_s
     alive = set(pids)
     while alive and time.monotonic() < deadline:
-        alive = {pid for pid in alive if _alive(pid)}
+        alive = {pid for pid in alive if is_alive(pid)}
         if alive:
             time.sleep(0.05)
     return pids
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
+    if not PROC.is_dir():  # not Linux: no zombie check
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
     try:
         state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):

@@ -24,6 +24,7 @@ import ray
 
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
+from autopilot.executors.processes import is_alive
 from autopilot.experiment.schema import Resources
 from autopilot.workspace.atomic import file_problem
 from autopilot.workspace.layout import Workspace
@@ -34,9 +35,26 @@ RETURNED = TRAINER_OUTPUTS
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
 
 
+SCRATCH_PREFIX = "autopilot-ray-"
+
+
+def _scratch_folder(run_id: str) -> Path:
+    """A new scratch folder named after this worker process, after removing those of workers that died.
+
+    A task cancelled by force (the loop stopping) or a killed worker never reaches its ``finally``; its trainer
+    dies with it (PR_SET_PDEATHSIG), its folder stays. The next task on the node removes it.
+    """
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{SCRATCH_PREFIX}*"):
+        owner = stale.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not is_alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{run_id}-", dir=root))
+
+
 def _run_on_worker(spec: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, Any]:
     """Runs inside a Ray worker: materialise the run folder, run the trainer with limits, return its files."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"autopilot-{spec['run_id']}-"))
+    scratch = _scratch_folder(spec["run_id"])
     try:
         for rel, data in inputs.items():
             target = scratch / rel
