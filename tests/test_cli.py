@@ -75,6 +75,15 @@ def test_validate_prints_the_normalised_override_with_derived_values(tmp_path: P
     }
 
 
+def test_the_builtin_policy_width_may_be_set_as_a_power_of_two(tmp_path: Path) -> None:
+    run("init", str(tmp_path / "ws"))
+    ok = run("validate", "-w", str(tmp_path / "ws"), "-", stdin='{"policy.hidden_size": 256}')
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout) == {"policy.hidden_size": 256}
+    bad = run("validate", "-w", str(tmp_path / "ws"), "-", stdin='{"policy.hidden_size": 300}')
+    assert bad.returncode == 1 and bad.stdout.startswith("policy.hidden_size: ") and "power of two" in bad.stdout
+
+
 def test_validate_lists_every_error_and_exits_1(tmp_path: Path) -> None:
     override = tmp_path / "o.json"
     override.write_text('{"train.anneal_lr": "true", "train.gamma": 1.5}')

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from autopilot.config import deep_merge
 from autopilot.experiment.presets import baseline_config
@@ -87,6 +88,20 @@ def test_short_builtin_training_writes_every_protocol_file(tmp_path: Path) -> No
     assert all(sum(e[o] for o in outcomes) == 1 for e in episodes)
     assert metrics["success_rate"] == sum(e["success"] for e in episodes) / 96
     assert not (run_dir / "resources").exists()  # pufferlib's import-time symlink stays out of the run folder
+
+
+def test_the_policy_width_reaches_the_network(tmp_path: Path) -> None:
+    run_dir = make_run(
+        tmp_path,
+        "narrow",
+        {"policy.hidden_size": 32, "train.total_timesteps": 100_000, "autopilot.evaluation.episodes": 16},
+    )
+    result = drive(run_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((run_dir / "trainer_summary.json").read_text())
+    weights = torch.load(run_dir / summary["checkpoint"], map_location="cpu", weights_only=True)
+    widths = {tuple(t.shape) for t in weights.values() if t.ndim == 2}
+    assert any(32 in shape for shape in widths) and not any(128 in shape for shape in widths)  # not the default
 
 
 def test_a_pufferlib_c_env_trains_through_the_driver(tmp_path: Path) -> None:

@@ -100,6 +100,13 @@ def puffer_rules(multi_agent_env: bool = True) -> list[dict[str, Any]]:
     ]
 
 
+# The built-in task's policy (PufferLib's default MLP): its width may be set (by a person, an LLM or an agent),
+# never sampled by an optimiser unless the user gives it a tune range; the recorded benchmarks hold it at 128.
+BUILTIN_POLICY_SPACE: dict[str, dict[str, Any]] = {
+    "policy.hidden_size": {"type": "pow2", "low": 16, "high": 1024, "tune": False},
+}
+
+
 def default_search_space(multi_agent_env: bool = True) -> dict[str, dict[str, Any]]:
     """Seed 000's space; without ``env.num_drones`` for envs that have no such key."""
     space = copy.deepcopy(DEFAULT_SEARCH_SPACE)
