@@ -363,7 +363,7 @@ def main() -> None:
         settings[key] = yaml.safe_load(value)
     lines = [
         f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
-        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
+        f"command: {' '.join([Path(sys.executable).name, '-m', 'benchmarks.bench_tuning', *sys.argv[1:]])}",
         "",
     ]
     if not args.latency_only:
