@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from autopilot.config import deep_merge
 from autopilot.executors.base import Job, TrialSpec
-from autopilot.executors.local import THREAD_VARIABLES, LocalExecutor
+from autopilot.executors.local import THREAD_VARIABLES, LocalExecutor, usable_cores
 from autopilot.experiment.presets import baseline_config
 from autopilot.experiment.schema import TrainerSpec
 from autopilot.trainers.command import trainer_env
@@ -61,7 +60,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     print(machine())
     print(f"command: python -m benchmarks.bench_workers {' '.join(sys.argv[1:])}".rstrip())
     print(f"two trials of {args.steps:,} steps at once, two workers, {cores} cores")

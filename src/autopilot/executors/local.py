@@ -22,14 +22,18 @@ PRUNE_CHECK_S = 2.0
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def share_cores(env: dict[str, str], workers: int) -> dict[str, str]:
     """A trial's environment with its share of this machine's cores for the math libraries, when several
     trials run at once. Their default (a thread per core in every trial) oversubscribes the cores and the
     threads spin against each other (see benchmarks/README.md). A thread count the user set is kept."""
     if workers <= 1 or any(name in env for name in THREAD_VARIABLES):
         return env
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    share = str(max(1, cores // workers))
+    share = str(max(1, usable_cores() // workers))
     return {**env, **dict.fromkeys(THREAD_VARIABLES, share)}
 
 

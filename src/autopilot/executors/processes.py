@@ -58,13 +58,13 @@ def end_trial_processes(group: int | None, run_id: str, wait_s: float = 5.0) -> 
 
 def is_alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not)."""
-    if not PROC.is_dir():  # not Linux: no zombie check
+    if not PROC.is_dir():  # not Linux: no zombie check; another user's process (PermissionError) runs
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
+            pass
         return True
     try:
         state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
