@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ import numpy as np
 from autopilot.analysis.promotion import confirmations_due, decide
 from autopilot.objective import Objective
 from autopilot.workspace.records import RunRecord, RunView
+from benchmarks.provenance import header
 
 
 def make_run(
@@ -83,8 +83,7 @@ def main() -> int:
     z, n = 1.96, args.loops
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print("\n".join(header()))
     print(
         f"A/A over {args.loops} loops of {args.runs} identical runs ({args.episodes} episodes, p={args.p}, "
         f"confidence {args.confidence}): {false} loops claimed an improvement = {rate:.1%} "

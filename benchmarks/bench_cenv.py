@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from autopilot.loop.reevaluate import ReevaluationError, reevaluate
 from autopilot.workspace.budget import read_budget, steps_used, usage
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView
+from benchmarks.provenance import header
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 HELD_OUT_SEED = 424242
@@ -117,8 +117,7 @@ def main() -> None:
         if v.state == "complete" and isinstance(v.metrics.get(metric), int | float)
     ]
     lines = [
-        f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
-        f"command: {' '.join([Path(sys.executable).name, '-m', 'benchmarks.bench_cenv', *sys.argv[1:]])}",
+        *header(),
         "",
         f"{args.env}: {len(views)} trials ({sum(v.state == 'pruned' for v in views)} pruned, "
         f"{sum(v.state in ('failed', 'timeout') for v in views)} failed), "

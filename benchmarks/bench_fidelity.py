@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 from autopilot.config import to_dotted
 from autopilot.experiment.presets import baseline_config
 from autopilot.experiment.puffer_native import load_native
+from benchmarks.provenance import header
 
 PUFFERL_SIDE = r"""
 import json, sys, time, warnings
@@ -111,8 +111,7 @@ def main() -> int:
     parser.add_argument("--shrink", type=int, default=16, help="divide PufferLib envs' env count and batch by this")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side, alternating; the median is shown")
     args = parser.parse_args()
-    print(f"machine: {platform.node()} {platform.machine()}, Python {platform.python_version()}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print("\n".join(header()))
     print(f"PufferLib envs at 1/{args.shrink} of their shipped env count and batch (the same config on both sides)")
     print(
         "| env | steps | pufferl.train steps/s | driver steps/s | driver / pufferl | final score pufferl | driver "

@@ -10,27 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from autopilot.envs.drone_delivery import DroneDelivery
 from benchmarks.driver_run import run_driver
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+from benchmarks.provenance import header
 
 
 def env_speed(num_envs: int, num_drones: int, steps: int = 400, repeats: int = 5) -> float:
@@ -58,8 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train-steps", type=int, default=10_000_000)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print("\n".join(header()))
     for num_envs, num_drones in ((128, 8), (1024, 1), (16, 64)):
         rate = env_speed(num_envs, num_drones)
         print(

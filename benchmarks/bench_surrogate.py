@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from autopilot.proposers.optuna_samplers import TPEProposer
 from autopilot.proposers.registry import make_proposer
 from autopilot.workspace.records import RunRecord, RunView
 from benchmarks.aa_promotion import make_run
+from benchmarks.provenance import header
 from benchmarks.surrogate import SPACE, Surrogate, first_random_runs, load_runs, random_configs
 
 
@@ -470,8 +470,7 @@ def main() -> int:
         surrogate = Surrogate(runs_data, baseline, half=args.half, bootstrap=args.refit)
     fit = surrogate.fidelity(random_configs(2000), first_random_runs(runs_data))
     targets = (fit["p90"], fit["p98"])
-    print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print("\n".join(header()))
     print(
         f"surrogate: {fit['runs']} recorded runs of ~{steps:,} steps, {fit['configs']} configs "
         f"({fit['replicated_configs']} on 2+ seeds), half {args.half}, refit {args.refit}; leave-one-out Spearman "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from autopilot.workspace.budget import steps_used
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records
 from benchmarks.bench_surrogate import RESOURCES, auc, paired, ratio, resource_points, steps_to
+from benchmarks.provenance import header
 
 AUTOPILOT = str(Path(sys.executable).with_name("autopilot"))
 HELD_OUT_SEED = 424242  # the champion's re-evaluation: fresh episodes on a seed no trial saw
@@ -362,8 +362,7 @@ def main() -> None:
             parser.error(f"--set {item!r}: expected KEY=VALUE, e.g. early_stopping.keep_fraction=0.33")
         settings[key] = yaml.safe_load(value)
     lines = [
-        f"machine: {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
-        f"command: {' '.join([Path(sys.executable).name, '-m', 'benchmarks.bench_tuning', *sys.argv[1:]])}",
+        *header(),
         "",
     ]
     if not args.latency_only:

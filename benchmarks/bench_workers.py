@@ -22,7 +22,7 @@ from autopilot.executors.local import THREAD_VARIABLES, LocalExecutor, usable_co
 from autopilot.experiment.presets import baseline_config
 from autopilot.experiment.schema import TrainerSpec
 from autopilot.trainers.command import trainer_env
-from benchmarks.bench_speed import machine
+from benchmarks.provenance import header
 
 
 def ready(spec: TrialSpec) -> Job:
@@ -61,8 +61,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     cores = usable_cores()
-    print(machine())
-    print(f"command: python -m benchmarks.bench_workers {' '.join(sys.argv[1:])}".rstrip())
+    print("\n".join(header()))
     print(f"two trials of {args.steps:,} steps at once, two workers, {cores} cores")
     for label, threads in (("default threads", str(cores)), ("the executor's share", None)):
         for _ in range(args.repeat):

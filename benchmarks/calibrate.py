@@ -9,13 +9,12 @@ prints a markdown table (success rate with its 95% bootstrap interval, wall time
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from autopilot.analysis.stats import bootstrap_mean
 from benchmarks.driver_run import run_driver
+from benchmarks.provenance import header
 
 CONFIGS = {
     "baseline_full": {},
@@ -36,7 +35,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--steps", type=int, default=12_000_000)
     args = parser.parse_args()
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print("\n".join(header()))
     print("| config | seed | steps | wall (s) | success_rate [95% CI] |")
     print("| --- | --- | --- | --- | --- |")
     for name, override in CONFIGS.items():

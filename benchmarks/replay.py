@@ -21,7 +21,6 @@ Optuna's ``best_trial``, takes).
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +35,7 @@ from autopilot.objective import Objective
 from autopilot.workspace.records import RunView
 from benchmarks.aa_promotion import make_run
 from benchmarks.bench_surrogate import PRUNERS, prune_point
+from benchmarks.provenance import header
 from benchmarks.surrogate import Run, load_runs
 
 
@@ -174,8 +174,7 @@ def main() -> int:
     args = parser.parse_args()
     runs = load_runs(tuple(args.data) if args.data else None, args.replicates, args.random_sets)
     pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve) and r.rates]
-    print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print("\n".join(header()))
     seeds = range(args.first_seed, args.first_seed + args.studies)
     print(
         f"\npruning: {len(pool)} real runs with curves; {args.studies} replayed studies of {args.trials} runs "
