@@ -133,3 +133,15 @@ def test_a_baseline_outside_the_safe_ranges_is_refused(workspace: Workspace) -> 
     with pytest.raises(BaselineError) as err:
         load(workspace, "quick")
     assert err.value.errors == ["train.batch_size: is 100 but the rules derive 16384"]
+
+
+def test_each_trainer_is_offered_only_the_keys_its_policy_and_env_take() -> None:
+    builtin = yaml.safe_load(render_experiment("builtin", "drone_delivery"))["search_space"]
+    puffer = yaml.safe_load(render_experiment("puffer", "puffer_cartpole"))["search_space"]
+    fork = yaml.safe_load(render_experiment("puffer", "puffer_drone_pp"))["search_space"]
+    assert builtin["policy.hidden_size"] == {"type": "pow2", "low": 16, "high": 1024, "tune": False}
+    assert "env.num_drones" in builtin and "env.num_drones" in fork
+    # PufferLib envs bring their own policy (which may take no hidden_size) and may have no drones
+    assert "policy.hidden_size" not in puffer and "policy.hidden_size" not in fork
+    assert "env.num_drones" not in puffer
+    assert {k: v for k, v in builtin.items() if k != "policy.hidden_size"} == fork

@@ -120,6 +120,15 @@ def is_multi_agent_env(trainer: str, env: str) -> bool:
     return trainer == "builtin" or env.endswith("drone_pp")
 
 
+def search_space_for(trainer: str, env: str) -> dict[str, dict[str, Any]]:
+    """The space a new experiment declares: seed 000's, less the keys its env does not take, plus the built-in
+    task's policy width (PufferLib envs' policies may take no ``hidden_size``)."""
+    space = default_search_space(is_multi_agent_env(trainer, env))
+    if trainer == "builtin":
+        space.update(copy.deepcopy(BUILTIN_POLICY_SPACE))
+    return space
+
+
 # PufferLib 3.0's [train] defaults (config/default.ini), sized for a CPU.
 _PUFFER_TRAIN: dict[str, Any] = {
     "seed": 1,

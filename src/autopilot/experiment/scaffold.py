@@ -88,9 +88,7 @@ def render_experiment(trainer: str, env: str, native: NativeExperiment | None = 
                 ),
             }
         )
-        space = presets.default_search_space(multi)
-        if trainer == "builtin":
-            space.update(presets.BUILTIN_POLICY_SPACE)
+        space = presets.search_space_for(trainer, env)
         rules = presets.puffer_rules(multi)
         # No collision constraint by default: a delivery already needs the drone intact and inside the arena
         # until the drop, so success prices collisions in, while a hard cap makes a policy that never flies
