@@ -459,9 +459,20 @@ def main() -> int:
         "--random-sets", type=int, help="use the first N recorded random sets (default all; 2 before v3 was recorded)"
     )
     parser.add_argument("--refit", type=int, help="fit to a bootstrap resample of the configs (its seed)")
+    parser.add_argument(
+        "--add-data",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="recorded sets to fit on besides the default ones (e.g. benchmarks/data/drone_runs_v4.jsonl)",
+    )
     parser.add_argument("--out", type=Path, help="write the per-study results as JSON here")
     args = parser.parse_args()
+    for path in args.add_data:
+        if not path.exists():
+            parser.error(f"--add-data {path}: no such file")
     runs_data = load_runs(replicates=args.replicates, random_sets=args.random_sets)
+    runs_data += load_runs(tuple(args.add_data)) if args.add_data else []
     steps = int(np.median([r.steps for r in runs_data]))
     baseline = presets.baseline_config("builtin", "drone_delivery", "quick")
     baseline["train"]["total_timesteps"] = steps
