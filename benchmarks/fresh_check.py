@@ -54,6 +54,9 @@ def main() -> int:
         parser.error(f"--data {args.data}: {len(fresh)} complete runs; at least 10 are needed")
     seen_keys = {r.key for r in fitted_on}
     steps = int(np.median([r.steps for r in fitted_on]))
+    fresh_steps = int(np.median([r.steps for r in fresh]))
+    if abs(fresh_steps - steps) > 0.1 * steps:  # a 1M or 5M slice is another landscape, not a check of this one
+        parser.error(f"--data {args.data}: its runs trained {fresh_steps:,} steps, the fitted runs {steps:,}")
     baseline = presets.baseline_config("builtin", "drone_delivery", "quick")
     baseline["train"]["total_timesteps"] = steps
     with warnings.catch_warnings():
