@@ -81,3 +81,12 @@ def test_lower_layers_never_import_the_loop_the_report_or_the_cli() -> None:
 def test_the_top_of_the_package_stays_small() -> None:
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 12, top
+
+
+def test_the_product_never_imports_the_benchmarks() -> None:
+    """The benchmarks measure the product and import it; the reverse would ship them to every user."""
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        named = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        named += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in named if m == "benchmarks" or m.startswith("benchmarks.")], module_name(path)
