@@ -45,7 +45,7 @@ from autopilot.proposers.registry import make_proposer
 from autopilot.workspace.records import RunRecord, RunView
 from benchmarks.aa_promotion import make_run
 from benchmarks.provenance import header
-from benchmarks.surrogate import SPACE, Surrogate, first_random_runs, load_runs, random_configs
+from benchmarks.surrogate import SPACE, Surrogate, first_random_runs, load_runs, random_configs, recorded_set
 
 
 def simulate(
@@ -461,16 +461,13 @@ def main() -> int:
     parser.add_argument("--refit", type=int, help="fit to a bootstrap resample of the configs (its seed)")
     parser.add_argument(
         "--add-data",
-        type=Path,
+        type=recorded_set,
         nargs="+",
         default=[],
         help="recorded sets to fit on besides the default ones (e.g. benchmarks/data/drone_runs_v4.jsonl)",
     )
     parser.add_argument("--out", type=Path, help="write the per-study results as JSON here")
     args = parser.parse_args()
-    for path in args.add_data:
-        if not path.exists():
-            parser.error(f"--add-data {path}: no such file")
     runs_data = load_runs(replicates=args.replicates, random_sets=args.random_sets)
     runs_data += load_runs(tuple(args.add_data)) if args.add_data else []
     steps = int(np.median([r.steps for r in runs_data]))

@@ -14,18 +14,20 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from autopilot.experiment import presets
 from benchmarks.provenance import header
-from benchmarks.surrogate import Surrogate, first_random_runs, load_runs, random_configs, spearman
-
-
-def recall_of_top_decile(predicted: np.ndarray, observed: np.ndarray) -> float:
-    top = max(1, round(0.1 * len(observed)))
-    return len(set(np.argsort(-observed)[:top]) & set(np.argsort(-predicted)[:top])) / top
+from benchmarks.surrogate import (
+    Surrogate,
+    first_random_runs,
+    load_runs,
+    random_configs,
+    recorded_set,
+    spearman,
+    top_decile_recall,
+)
 
 
 def interval(values: list[float]) -> str:
@@ -43,11 +45,9 @@ def landscape(v: np.ndarray) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="an export of benchmarks.record_runs")
+    parser.add_argument("--data", type=recorded_set, required=True, help="an export of benchmarks.record_runs")
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples of the fresh runs")
     args = parser.parse_args()
-    if not args.data.exists():
-        parser.error(f"--data {args.data}: no such file")
     fitted_on = load_runs()
     fresh = load_runs((args.data,))
     if len(fresh) < 10:
@@ -71,7 +71,7 @@ def main() -> int:
         i = rng.integers(0, len(fresh), len(fresh))
         boots["rho"].append(spearman(predicted[i], observed[i]))
         boots["mae"].append(float(np.mean(np.abs(predicted[i] - observed[i]))))
-        boots["recall"].append(recall_of_top_decile(predicted[i], observed[i]))
+        boots["recall"].append(top_decile_recall(predicted[i], observed[i]))
     earlier = first_random_runs(fitted_on)
     print("\n".join(header()))
     print(
@@ -83,7 +83,7 @@ def main() -> int:
     print("| --- | --- | --- |")
     rho = spearman(predicted, observed)
     mae = float(np.mean(np.abs(predicted - observed)))
-    recall = recall_of_top_decile(predicted, observed)
+    recall = top_decile_recall(predicted, observed)
     print(f"| Spearman with the recorded success | {rho:.3f} {interval(boots['rho'])} | {fit['loo_spearman']:.3f} |")
     print(f"| mean absolute error | {mae:.3f} {interval(boots['mae'])} | {fit['loo_mae']:.3f} |")
     print(f"| top-decile recall | {recall:.2f} {interval(boots['recall'])} | {fit['top_decile_recall']:.2f} |")

@@ -36,7 +36,7 @@ from autopilot.workspace.records import RunView
 from benchmarks.aa_promotion import make_run
 from benchmarks.bench_surrogate import PRUNERS, prune_point
 from benchmarks.provenance import header
-from benchmarks.surrogate import Run, load_runs
+from benchmarks.surrogate import Run, load_runs, recorded_set
 
 
 def lines_of(run: Run) -> list[dict[str, Any]]:
@@ -167,7 +167,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--data",
-        type=Path,
+        type=recorded_set,
         nargs="+",
         help="recorded runs to replay instead of the 2.5M-step set (benchmarks/data/drone_slice_1m.jsonl, say)",
     )

@@ -19,6 +19,7 @@ success against the recorded random runs'); the benchmark prints it on every run
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -82,6 +83,15 @@ class Run:
     @property
     def success(self) -> float:
         return self.successes / self.episodes
+
+
+def recorded_set(text: str) -> Path:
+    """An argparse type for an export of ``benchmarks.record_runs``: a missing file is a clear error, where
+    ``load_runs`` alone would skip it and a benchmark would run on less data than its command says."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such recorded set")
+    return path
 
 
 def load_runs(
@@ -219,9 +229,6 @@ class Surrogate:
         loo_success = self.true_of(self.loo())
         rho = spearman(loo_success, self.observed)
         mae = float(np.mean(np.abs(loo_success - self.observed)))
-        top = max(1, round(0.1 * len(self.observed)))
-        true_top = set(np.argsort(-self.observed)[:top])
-        pred_top = set(np.argsort(-loo_success)[:top])
         rng = np.random.default_rng(3)
         mus = self.mean_logit(np.stack([coordinates(c, self.baseline) for c in random_configs]))
         truth = self.true_of(mus)
@@ -234,7 +241,7 @@ class Surrogate:
             "replicated_configs": sum(len(self.groups[k]) >= 2 for k in set(self.keys)),
             "loo_spearman": rho,
             "loo_mae": mae,
-            "top_decile_recall": len(true_top & pred_top) / top,
+            "top_decile_recall": top_decile_recall(loo_success, self.observed),
             "seed_sd_logit": [(round(float(sigmoid(c)), 2), round(sd, 2)) for c, sd in self.seed_sd],
             "random_true": _dist(truth),
             "random_seen": {**_dist(seen), "max": float(np.median(maxes))},
@@ -243,6 +250,12 @@ class Surrogate:
             "p98": float(np.quantile(truth, 0.98)),
             "length_scales": dict(zip(tuned_keys(), (round(float(s), 2) for s in self.length_scales), strict=True)),
         }
+
+
+def top_decile_recall(predicted: np.ndarray, observed: np.ndarray) -> float:
+    """The share of the observed top tenth that the prediction also puts in its top tenth."""
+    top = max(1, round(0.1 * len(observed)))
+    return len(set(np.argsort(-observed)[:top]) & set(np.argsort(-predicted)[:top])) / top
 
 
 def _dist(v: np.ndarray) -> dict[str, float]:
