@@ -152,6 +152,9 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng([seed, 11])
     study = optuna.create_study(
+        # Hyperband assigns trials to brackets by a hash of the study's name: a fixed name makes the study
+        # reproducible (Optuna's docs ask for one); unnamed, each run drew its own assignment.
+        study_name=f"optuna-tpe-hyperband-{seed}",
         direction="maximize",
         sampler=optuna.samplers.TPESampler(
             seed=seed, multivariate=True, n_startup_trials=startup_trials_for(trials, startup_trials)

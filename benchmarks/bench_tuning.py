@@ -119,6 +119,9 @@ def optuna_study(root: Path, seed: int, trials: int, steps: int, episodes: int) 
         Context(exp.space, exp.objective, loaded.baseline, ProposerSpec(), 0, budget_trials=trials)
     )
     study = optuna.create_study(
+        # Hyperband assigns trials to brackets by a hash of the study's name: a fixed name makes the study
+        # reproducible (Optuna's docs ask for one); unnamed, each run drew its own assignment.
+        study_name=f"optuna-tpe-hyperband-{seed}",
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup),
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=RESOURCES),
