@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from autopilot.analysis.promotion import confirmations_due, decide
+from autopilot.analysis.promotion import decide
+from autopilot.loop.scheduler import confirmations_due
 from autopilot.objective import Objective
 from autopilot.workspace.records import RunRecord, RunView
 from benchmarks.provenance import header

@@ -1,21 +1,23 @@
-"""Tuning benchmark on a surrogate of the built-in task, fitted to real recorded runs (benchmarks/data/drone_runs.jsonl,
-made by benchmarks/record_runs.py): every proposer runs whole studies, in minutes instead of hours.
+"""Tuning benchmark on a surrogate of the built-in task, fitted to real recorded runs (benchmarks/data/, made by
+benchmarks/record_runs.py): whole studies in seconds instead of hours, each run by the product's own loop.
 
-    .venv/bin/python -m benchmarks.bench_surrogate --seeds 20 --trials 32 --batch-size 4 --target 0.5
+    .venv/bin/python -m benchmarks.bench_surrogate --first-seed 100 --seeds 100
 
-Peers, each run the way its users run it: a registered proposer through the same simulated loop (NAME, and
-NAME+sha with the loop's successive halving, NAME+optuna_sha with Optuna's SuccessiveHalvingPruner replayed),
-``optuna_tpe_hyperband`` (a plain Optuna study: TPE with HyperbandPruner, a trial at a time, its best_trial
-handed over) and ``ray_asha`` (Ray Tune: random search with ASHAScheduler, its best result handed over).
+A study of a registered proposer (NAME) is ``autopilot run --budget-steps`` on a workspace of the built-in task,
+its trials trained by a simulated backend (benchmarks/simulated.py) instead of the PufferLib driver: the
+product's scheduler, early-stopping rule and signal, one proposal per free worker, the objective's evaluation
+episodes and the pick, unchanged. ``NAME+nostop`` turns early stopping off; ``NAME+success`` ranks trials at the
+rungs by success alone instead of the shipped signal. Peers as their users run them: ``optuna_tpe_hyperband`` (a
+plain Optuna study: TPE with HyperbandPruner, a trial at a time, its best_trial handed over) and ``ray_asha``
+(Ray Tune: random search with ASHAScheduler, its best result handed over).
 
-The surrogate: a config's true held-out success is a kernel-weighted average of the recorded runs' held-out
-success, over the tune space scaled to [0, 1] (log keys on a log scale); the bandwidth is chosen by
-leave-one-out error, and the fit is reported as the leave-one-out rank correlation on the recorded runs. A
-simulated trial's evaluation draws that many episodes (Binomial) from its true success, so the promotion rule
-sees the noise a real evaluation has. Each study is judged by what the tool would hand its user: the
-champion picked by the promotion rule (confirmation re-runs queued as the loop queues them, and counted
-against the budget), at its true success. Figures are medians over study seeds with paired (by study seed)
-bootstrap intervals of the difference against the default proposer.
+The surrogate (benchmarks/surrogate.py): a Gaussian process over the tune space on the logit of held-out
+success, seed noise measured on replicated configs, and real learning curves (success, grip, carry) of a
+recorded neighbour shifted to the simulated trial's success. A trial's evaluation draws its episodes from its
+success. Each study is judged by what the tool hands its user: its champion, at its true success (averaged
+over training seeds), and by the area under the champion-so-far true-success curve over the step budget.
+Figures are medians over study seeds with paired (by study seed) bootstrap intervals against the first
+proposer.
 """
 
 from __future__ import annotations
@@ -23,29 +25,31 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
-from autopilot.analysis.promotion import confirmations_due, decide, final_reruns, reserve_trials
 from autopilot.experiment import presets
 from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
-from autopilot.proposers.auto import AutoProposer
 from autopilot.proposers.base import Context
-from autopilot.proposers.optuna_samplers import TPEProposer
-from autopilot.proposers.registry import make_proposer
-from autopilot.workspace.records import RunRecord, RunView
-from benchmarks.aa_promotion import make_run
 from benchmarks.provenance import header
-from benchmarks.surrogate import SPACE, Surrogate, first_random_runs, load_runs, random_configs, recorded_set
+from benchmarks.simulated import simulated_study
+from benchmarks.surrogate import (
+    SPACE,
+    Surrogate,
+    SurrogateModel,
+    first_random_runs,
+    load_runs,
+    random_configs,
+    recorded_set,
+)
 
 
 def simulate(
@@ -60,85 +64,33 @@ def simulate(
     return achieved, lines
 
 
-def one_study(
-    name: str, seed: int, surrogate: Surrogate, trials: int, batch: int, steps: int, episodes: int, runs: Path
-) -> dict[str, Any]:
-    """One study with a budget of ``trials`` full trials' worth of environment steps. ``NAME+sha``: the same
-    proposer with the loop's successive-halving pruner on the simulated learning curves (a pruned trial costs
-    the steps it ran, and the budget buys more trials)."""
-    proposer_name, _, variant = name.partition("+")
-    rng = np.random.default_rng([seed, 7])
-    objective = Objective()
-    context = Context(
-        space=SPACE,
-        objective=objective,
-        baseline=surrogate.baseline,
-        options=ProposerSpec(),
-        seed=seed,
-        budget_trials=trials,
+def loop_study(name: str, seed: int, trials: int, steps: int, workers: int, work: Path) -> dict[str, Any]:
+    """One study of ``autopilot run --budget-steps TRIALS*STEPS`` on the simulated backend (``NAME+VARIANT``:
+    the proposer with a variant of the experiment, see ``LOOP_VARIANTS``)."""
+    proposer, _, variant = name.partition("+")
+    study = simulated_study(
+        SurrogateModel(_SURROGATE[0]),
+        proposer,
+        seed,
+        work,
+        budget_steps=trials * steps,
+        steps=steps,
+        workers=workers,
+        configure=LOOP_VARIANTS[variant] if variant else None,
     )
-    pruner = PRUNERS[variant](steps) if variant else None
-    proposer = VARIANTS[proposer_name]() if proposer_name in VARIANTS else make_proposer(proposer_name)
-    budget = trials * steps
-    history: list[RunView] = []
-    curves: dict[str, list[dict[str, Any]]] = {}
-    truth: dict[str, float] = {}
-    pruned_truth: list[float] = []
-    curve: list[tuple[int, float]] = []
-    used_steps, latency = 0, []
-    while used_steps < budget:
-        promotion = decide(history, objective, runs)
-        pending_confirms = confirmations_due(history, promotion)
-        trials_left = (budget - used_steps) // steps  # full trials the budget still buys
-        if not pending_confirms and trials_left <= reserve_trials(trials):
-            pending_confirms = final_reruns(promotion, max(1, trials_left))  # the loop's reserve
-        if pending_confirms:  # the loop runs queued confirmations before anything new
-            parent = next(v for v in history if v.id == pending_confirms[0])
-            todo: list[tuple[dict[str, Any], str | None]] = [(dict(parent.overrides), parent.id)]
-        else:
-            started = time.perf_counter()
-            room = trials_left - reserve_trials(trials) if trials_left > reserve_trials(trials) else batch
-            proposals = proposer.propose(history, max(1, min(batch, room)), context)  # the loop's reserve
-            latency.append(time.perf_counter() - started)
-            todo = [(p.overrides, None) for p in proposals if SPACE.validate(p.overrides, surrogate.baseline).ok]
-            if not todo:
-                break
-        for overrides, parent_id in todo:
-            if used_steps >= budget:
-                break
-            achieved, lines = simulate(surrogate, overrides, steps, rng)
-            i = len(history) + 1
-            exempt = pruner is None or parent_id or (hasattr(pruner, "exempt") and pruner.exempt(i))
-            stopped = None if exempt else prune_point(pruner, lines, steps, list(curves.values()))
-            if stopped is not None:
-                view = pruned_run(i, overrides)
-                pruned_truth.append(surrogate.true_success(overrides))
-                curves[view.id] = lines[: stopped + 1]
-                used_steps += lines[stopped]["step"]
-            else:
-                p = surrogate.true_success(overrides)
-                view = make_run(runs, i, rng.random(episodes) < achieved, parent_id, overrides, steps)
-                truth[view.id] = p
-                curves[view.id] = lines
-                used_steps += steps
-            history.append(view)
-            champion = decide(history, objective, runs).champion
-            curve.append((used_steps, truth[champion.id] if champion else 0.0))
-    champion = decide(history, objective, runs).champion
-    return {
-        "proposer": name,
-        "seed": seed,
-        "exit_code": 0,
-        "trials": len(history),
-        "pruned": sum(v.state == "pruned" for v in history),
-        "steps_used": used_steps,
-        "champion_true": truth[champion.id] if champion else 0.0,
-        "best_true_seen": max(truth.values(), default=0.0),
-        # Pruned trials that were better than every trial that completed: the pruner stopped the eventual best.
-        "pruned_the_best": any(p > max(truth.values(), default=0.0) for p in pruned_truth),
-        "curve": curve,
-        "latency_ms": 1000 * float(np.median(latency)) if latency else 0.0,
-    }
+    return {**study, "proposer": name}
+
+
+def _no_early_stopping(data: dict[str, Any]) -> None:
+    data["early_stopping"]["enabled"] = False
+
+
+def _rank_by_success(data: dict[str, Any]) -> None:
+    data["early_stopping"]["signal"] = {}
+
+
+LOOP_VARIANTS: dict[str, Any] = {"nostop": _no_early_stopping, "success": _rank_by_success}
+_SURROGATE: list[Surrogate] = []  # the fitted surrogate, inherited by the worker processes
 
 
 def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: int, episodes: int) -> dict[str, Any]:
@@ -196,14 +148,6 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
         "latency_ms": 0.0,
     }
 
-
-# Candidate settings of the default, measured before one becomes it (NAME+PRUNER works with these too).
-VARIANTS: dict[str, Any] = {
-    "auto_near": lambda: AutoProposer(near_share=0.5, startup_fraction=0.2),  # half the start-up near the baseline
-    "auto_sobol": lambda: AutoProposer(startup_fraction=0.2),  # a fifth of the budget as start-up
-    "auto_quarter": lambda: AutoProposer(near_share=0.25, startup_fraction=0.2),
-    "auto_tpe": lambda: AutoProposer(startup_fraction=0.0, model=TPEProposer()),  # TPE's own random start-up
-}
 
 RESOURCES = 20  # Optuna's and Tune's resource: twentieths of the step budget
 
@@ -309,100 +253,6 @@ def ray_asha_study(seed: int, surrogate: Surrogate, trials: int, batch: int, ste
     }
 
 
-class OptunaSuccessiveHalving:
-    """Optuna's ``SuccessiveHalvingPruner`` asked the loop's question: the finished and pruned trials are replayed
-    into a study with their intermediate values and the rung values Optuna would have recorded for them
-    (``completed_rung_k``: the value at the first step past each rung), this trial's lines are reported, then
-    ``should_prune``."""
-
-    def __init__(self, steps: int, reduction_factor: int = 2) -> None:
-        self.min_resource = max(1, steps // 8)
-        self.reduction_factor = reduction_factor
-
-    def rung_values(self, lines: list[dict[str, Any]]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        rung = 0
-        for x in lines:
-            while int(x["step"]) >= self.min_resource * self.reduction_factor**rung:
-                out[f"completed_rung_{rung}"] = float(x["metrics"]["success_rate"])
-                rung += 1
-        return out
-
-    def prune(self, lines: list[dict[str, Any]], total: int, peers: list[list[dict[str, Any]]]) -> str | None:
-        import optuna
-        from optuna.trial import TrialState, create_trial
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        pruner = optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=self.min_resource, reduction_factor=self.reduction_factor
-        )
-        study = optuna.create_study(direction="maximize", pruner=pruner)
-        for peer in peers:
-            values = {int(x["step"]): float(x["metrics"]["success_rate"]) for x in peer}
-            done = max(values) >= total
-            study.add_trial(
-                create_trial(
-                    state=TrialState.COMPLETE if done else TrialState.PRUNED,
-                    value=values[max(values)] if done else None,
-                    intermediate_values=values,
-                    system_attrs=self.rung_values(peer),
-                )
-            )
-        trial = study.ask()
-        for key, value in self.rung_values(lines[:-1]).items():  # rungs it passed before this line
-            study._storage.set_trial_system_attr(trial._trial_id, key, value)
-        for x in lines:
-            trial.report(float(x["metrics"]["success_rate"]), int(x["step"]))
-        return "optuna successive halving" if trial.should_prune() else None
-
-
-# Variants of a proposer: NAME+sha (the loop's successive halving, its default rungs), NAME+sha3 (rungs at a
-# quarter, half and three quarters), NAME+optuna_sha (Optuna's).
-PRUNERS: dict[str, Any] = {
-    "sha": lambda steps: SuccessiveHalvingPruner("success_rate"),
-    "sha3": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75)),
-    "sha_a": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.1, 0.25, 0.5, 0.75), min_delta=0.0),
-    "sha_b": lambda steps: SuccessiveHalvingPruner(
-        "success_rate", rungs=(0.1, 0.25, 0.5, 0.75), keep_fraction=1 / 3, min_delta=0.0
-    ),
-    "sha_c": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75), min_delta=0.01),
-    # noise-aware: rank only, 2 standard errors, rungs at a third, half and three quarters, 1 trial in 4 exempt
-    "nsha": lambda steps: SuccessiveHalvingPruner(
-        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=2.0, exempt_every=4
-    ),
-    "nsha1": lambda steps: SuccessiveHalvingPruner(
-        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=1.0, exempt_every=4
-    ),
-    # the same, ranking by a denser early signal: success plus half the carry rate and a quarter of the grip rate
-    "nsha_dense": lambda steps: SuccessiveHalvingPruner(
-        "success_rate",
-        rungs=(1 / 3, 0.5, 0.75),
-        min_delta=0.0,
-        min_se=2.0,
-        exempt_every=4,
-        signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
-    ),
-    "optuna_sha": OptunaSuccessiveHalving,
-}
-# nsha_dense keeping a third at each rung (Hyperband's reduction factor 3): a candidate, measured and rejected
-PRUNERS["nsha_dense_k33"] = lambda steps: replace(PRUNERS["nsha_dense"](steps), keep_fraction=1 / 3)
-
-
-def prune_point(pruner: Any, lines: list[dict[str, Any]], steps: int, peers: list[list[dict[str, Any]]]) -> int | None:
-    """The index of the line at which the pruner stops this trial, or None: asked after every line, as the
-    local executor asks every few seconds."""
-    for k in range(len(lines)):
-        if pruner.prune(lines[: k + 1], steps, peers):
-            return k
-    return None
-
-
-def pruned_run(i: int, overrides: dict[str, Any]) -> RunView:
-    record = RunRecord(id=f"2026-01-01T{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}Z-{i:06x}", case_id=f"c{i}")
-    record.state = "pruned"
-    return RunView(record, overrides, None)
-
-
 def steps_to(curve: list[tuple[int, float]], target: float) -> float:
     return next((float(s) for s, b in curve if b >= target), math.inf)
 
@@ -437,23 +287,40 @@ def ratio(ours: list[float], theirs: list[float], rng: np.random.Generator) -> s
     return f"{point:.2f}x [{low:.2f}, {high:.2f}]"
 
 
+def run_study(job: tuple[str, int, int, int, int, int, str]) -> dict[str, Any]:
+    """One study of one tool on one study seed (in a worker process: the surrogate is inherited)."""
+    name, seed, trials, steps, workers, episodes, tmp = job
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=tmp) as work:
+        if name == "optuna_tpe_hyperband":
+            study = optuna_hyperband_study(seed, _SURROGATE[0], trials, steps, episodes)
+        elif name == "ray_asha":
+            study = ray_asha_study(seed, _SURROGATE[0], trials, workers, steps, Path(work))
+        else:
+            study = loop_study(name, seed, trials, steps, workers, Path(work))
+    return {**study, "seconds": time.monotonic() - started}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--proposers",
         nargs="+",
-        # The first is the default a user gets, with the loop's early stopping (on for a budgeted study); then
-        # the peers as their users run them.
-        default=["auto+nsha", "optuna_tpe_hyperband", "random", "tpe+sha", "hybrid+sha"],
-        help="NAME (a registered proposer), NAME+PRUNER (" + ", ".join(PRUNERS) + "), optuna_tpe_hyperband, ray_asha",
+        # The first is the default a user gets; then the peers as their users run them.
+        default=["auto", "optuna_tpe_hyperband", "random", "tpe"],
+        help="NAME (a registered proposer, through the loop), NAME+VARIANT (" + ", ".join(LOOP_VARIANTS) + "), "
+        "optuna_tpe_hyperband, ray_asha",
     )
     parser.add_argument("--seeds", type=int, default=60)
     parser.add_argument(
         "--first-seed", type=int, default=0, help="study seeds FIRST..FIRST+SEEDS-1 (develop on 0-59, report on 100+)"
     )
-    parser.add_argument("--trials", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--episodes", type=int, default=256, help="evaluation episodes per simulated trial")
+    parser.add_argument("--trials", type=int, default=32, help="the step budget, in trials of the baseline's length")
+    parser.add_argument("--workers", type=int, default=1, help="trials at once (the loop's resources.workers)")
+    parser.add_argument(
+        "--episodes", type=int, default=512, help="evaluation episodes of a peer's trial (the loop: its objective's)"
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="studies run at once (processes)")
     parser.add_argument(
         "--half", choices=["all", "A", "B"], default="all", help="fit to this half of the recorded configs only"
     )
@@ -479,8 +346,8 @@ def main() -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scikit-learn notes length scales at their bound: a key that does not matter
         surrogate = Surrogate(runs_data, baseline, half=args.half, bootstrap=args.refit)
+    _SURROGATE[:] = [surrogate]
     fit = surrogate.fidelity(random_configs(2000), first_random_runs(runs_data))
-    targets = (fit["p90"], fit["p98"])
     print("\n".join(header()))
     print(
         f"surrogate: {fit['runs']} recorded runs of ~{steps:,} steps, {fit['configs']} configs "
@@ -491,64 +358,59 @@ def main() -> int:
     for label, d in (("data, random runs", fit["data_random"]), ("surrogate, random configs", fit["random_seen"])):
         print(f"  {label}: median {d['median']:.3f}, share above 0.5 {d['above_0.5']:.2f}, max {d['max']:.3f}")
     print(f"  length scales (large = the key hardly matters): {fit['length_scales']}")
-    print(f"  targets: the landscape's 90th percentile {targets[0]:.3f}, 98th {targets[1]:.3f}")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.proposers:
+            jobs = [(name, seed, args.trials, steps, args.workers, args.episodes, tmp) for seed in seeds]
             started = time.monotonic()
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                runs = Path(tmp) / f"{name}-{seed}"
-                if name == "optuna_tpe_hyperband":
-                    study = optuna_hyperband_study(seed, surrogate, args.trials, steps, args.episodes)
-                elif name == "ray_asha":
-                    study = ray_asha_study(seed, surrogate, args.trials, args.batch_size, steps, runs)
-                else:
-                    study = one_study(name, seed, surrogate, args.trials, args.batch_size, steps, args.episodes, runs)
-                results.append(study)
-            print(f"  {name}: {args.seeds} studies in {time.monotonic() - started:.0f} s", flush=True)
-    budget = args.trials * steps
-    rng = np.random.default_rng(0)
-    default = args.proposers[0]
-    base = {r["seed"]: r for r in results if r["proposer"] == default}
-    print(
-        f"\nbudget {args.trials} trials x {steps:,} steps = {budget:,} steps; study seeds {args.first_seed}-"
-        f"{args.first_seed + args.seeds - 1}; differences are {default} minus the peer, paired by study seed; "
-        f"steps to a target count a study that never reached it as twice the budget ({2 * budget:,})"
-    )
-    print(
-        f"| proposer | champion's true success (median) | {default} minus peer | champion / best tried | "
-        f"steps to p90 | {default} / peer | steps to p98 | {default} / peer | studies |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-
-    def capped(r: dict[str, Any], target: float) -> float:
-        return min(steps_to(r["curve"], target), 2.0 * budget)
-
-    for name in args.proposers:
-        rs = sorted((r for r in results if r["proposer"] == name), key=lambda r: r["seed"])
-        champ = [r["champion_true"] for r in rs]
-        ours = [base[r["seed"]] for r in rs]
-        share = [r["champion_true"] / r["best_true_seen"] if r["best_true_seen"] else 1.0 for r in rs]
-        cells = []
-        for target in targets:
-            reach = [capped(r, target) for r in rs]
-            never = sum(x >= 2.0 * budget for x in reach)
-            versus = "-" if name == default else ratio([capped(o, target) for o in ours], reach, rng)
-            cells += [f"{np.median(reach):.3g} ({never} never)", versus]
-        pruned = sum(r["pruned"] for r in rs)
-        lost = "n/a" if any(r["pruned_the_best"] is None for r in rs) else sum(r["pruned_the_best"] for r in rs)
-        studies = (
-            f"exit codes {sorted({r['exit_code'] for r in rs})}; {min(r['trials'] for r in rs)}-"
-            f"{max(r['trials'] for r in rs)} trials, {pruned} pruned (the best pruned in {lost}); "
-            f"{max(r['steps_used'] for r in rs):,} steps max"
-        )
-        versus = "-" if name == default else paired([o["champion_true"] for o in ours], champ, rng)
-        print(
-            f"| {name} | {np.median(champ):.3f} | {versus} | {np.median(share):.2f} | {' | '.join(cells)} | {studies} |"
-        )
+            if name == "ray_asha" or args.jobs <= 1:
+                done = [run_study(job) for job in jobs]
+            else:
+                with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+                    done = pool.map(run_study, jobs)
+            results += done
+            per = np.median([r["seconds"] for r in done])
+            took = time.monotonic() - started
+            print(f"  {name}: {len(done)} studies in {took:.0f} s ({per:.1f} s a study)", flush=True)
+    print_table(results, args.proposers, args.trials * steps, args)
     if args.out:
         args.out.write_text(json.dumps({"fidelity": fit, "studies": results}))
     return 0
+
+
+def print_table(results: list[dict[str, Any]], names: list[str], budget: int, args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(0)
+    default = names[0]
+    base = {r["seed"]: r for r in results if r["proposer"] == default}
+    print(
+        f"\nbudget {args.trials} trials x {budget // args.trials:,} steps = {budget:,} steps, {args.workers} "
+        f"worker(s); study seeds {args.first_seed}-{args.first_seed + args.seeds - 1}; differences are {default} "
+        "minus the peer, paired by study seed (median, bootstrap 95% interval); anytime area: the champion-so-far's "
+        "true success averaged over the step budget"
+    )
+    print(
+        f"| tool | champion's true success | {default} minus tool | champion / best tried | anytime area | "
+        f"{default} minus tool | studies |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in names:
+        rs = sorted((r for r in results if r["proposer"] == name), key=lambda r: r["seed"])
+        ours = [base[r["seed"]] for r in rs]
+        champ = [r["champion_true"] for r in rs]
+        area = [auc(r["curve"], budget) for r in rs]
+        share = [r["champion_true"] / r["best_true_seen"] if r["best_true_seen"] else 1.0 for r in rs]
+        versus = "-" if name == default else paired([o["champion_true"] for o in ours], champ, rng)
+        versus_area = "-" if name == default else paired([auc(o["curve"], budget) for o in ours], area, rng)
+        studies = (
+            f"exit codes {sorted({r['exit_code'] for r in rs})}; {min(r['trials'] for r in rs)}-"
+            f"{max(r['trials'] for r in rs)} trials, {sum(r['pruned'] for r in rs)} pruned; "
+            f"{min(r['steps_used'] for r in rs):,}-{max(r['steps_used'] for r in rs):,} steps"
+        )
+        print(
+            f"| {name} | {np.median(champ):.3f} | {versus} | {np.median(share):.2f} | {np.median(area):.3f} | "
+            f"{versus_area} | {studies} |"
+        )
 
 
 if __name__ == "__main__":

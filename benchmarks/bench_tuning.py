@@ -127,7 +127,7 @@ def optuna_study(root: Path, seed: int, trials: int, steps: int, episodes: int) 
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=RESOURCES),
     )
     dists = distributions(exp.space)
-    preparer = Preparer(loaded, Records(ws), exp.resources.timeout_minutes, exp.resources.stall_seconds, lambda: None)
+    preparer = Preparer(loaded, Records(ws), exp.resources.timeout_minutes, exp.resources.stall_seconds)
     used, curve, folders = 0, [], {}
     while used < trials * steps:
         trial = study.ask(dists)

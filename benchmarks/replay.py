@@ -23,18 +23,19 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
-from autopilot.analysis.promotion import decide, final_reruns, reserve_trials
+from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_mean
+from autopilot.loop.scheduler import final_reruns, reserve_trials
 from autopilot.objective import Objective
 from autopilot.workspace.records import RunView
 from benchmarks.aa_promotion import make_run
-from benchmarks.bench_surrogate import PRUNERS, prune_point
 from benchmarks.provenance import header
 from benchmarks.surrogate import Run, load_runs, recorded_set
 
@@ -52,6 +53,94 @@ def lines_of(run: Run) -> list[dict[str, Any]]:
         }
         for i, (f, v, e) in enumerate(run.curve)
     ]
+
+
+class OptunaSuccessiveHalving:
+    """Optuna's ``SuccessiveHalvingPruner`` asked the loop's question: the finished and pruned trials are replayed
+    into a study with their intermediate values and the rung values Optuna would have recorded for them
+    (``completed_rung_k``: the value at the first step past each rung), this trial's lines are reported, then
+    ``should_prune``."""
+
+    def __init__(self, steps: int, reduction_factor: int = 2) -> None:
+        self.min_resource = max(1, steps // 8)
+        self.reduction_factor = reduction_factor
+
+    def rung_values(self, lines: list[dict[str, Any]]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        rung = 0
+        for x in lines:
+            while int(x["step"]) >= self.min_resource * self.reduction_factor**rung:
+                out[f"completed_rung_{rung}"] = float(x["metrics"]["success_rate"])
+                rung += 1
+        return out
+
+    def prune(self, lines: list[dict[str, Any]], total: int, peers: list[list[dict[str, Any]]]) -> str | None:
+        import optuna
+        from optuna.trial import TrialState, create_trial
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=self.min_resource, reduction_factor=self.reduction_factor
+        )
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for peer in peers:
+            values = {int(x["step"]): float(x["metrics"]["success_rate"]) for x in peer}
+            done = max(values) >= total
+            study.add_trial(
+                create_trial(
+                    state=TrialState.COMPLETE if done else TrialState.PRUNED,
+                    value=values[max(values)] if done else None,
+                    intermediate_values=values,
+                    system_attrs=self.rung_values(peer),
+                )
+            )
+        trial = study.ask()
+        for key, value in self.rung_values(lines[:-1]).items():  # rungs it passed before this line
+            study._storage.set_trial_system_attr(trial._trial_id, key, value)
+        for x in lines:
+            trial.report(float(x["metrics"]["success_rate"]), int(x["step"]))
+        return "optuna successive halving" if trial.should_prune() else None
+
+
+# Variants of a proposer: NAME+sha (the loop's successive halving, its default rungs), NAME+sha3 (rungs at a
+# quarter, half and three quarters), NAME+optuna_sha (Optuna's).
+PRUNERS: dict[str, Any] = {
+    "sha": lambda steps: SuccessiveHalvingPruner("success_rate"),
+    "sha3": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75)),
+    "sha_a": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.1, 0.25, 0.5, 0.75), min_delta=0.0),
+    "sha_b": lambda steps: SuccessiveHalvingPruner(
+        "success_rate", rungs=(0.1, 0.25, 0.5, 0.75), keep_fraction=1 / 3, min_delta=0.0
+    ),
+    "sha_c": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75), min_delta=0.01),
+    # noise-aware: rank only, 2 standard errors, rungs at a third, half and three quarters, 1 trial in 4 exempt
+    "nsha": lambda steps: SuccessiveHalvingPruner(
+        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=2.0, exempt_every=4
+    ),
+    "nsha1": lambda steps: SuccessiveHalvingPruner(
+        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=1.0, exempt_every=4
+    ),
+    # the same, ranking by a denser early signal: success plus half the carry rate and a quarter of the grip rate
+    "nsha_dense": lambda steps: SuccessiveHalvingPruner(
+        "success_rate",
+        rungs=(1 / 3, 0.5, 0.75),
+        min_delta=0.0,
+        min_se=2.0,
+        exempt_every=4,
+        signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
+    ),
+    "optuna_sha": OptunaSuccessiveHalving,
+}
+# nsha_dense keeping a third at each rung (Hyperband's reduction factor 3): a candidate, measured and rejected
+PRUNERS["nsha_dense_k33"] = lambda steps: replace(PRUNERS["nsha_dense"](steps), keep_fraction=1 / 3)
+
+
+def prune_point(pruner: Any, lines: list[dict[str, Any]], steps: int, peers: list[list[dict[str, Any]]]) -> int | None:
+    """The index of the line at which the pruner stops this trial, or None: asked after every line, as the
+    local executor asks every few seconds."""
+    for k in range(len(lines)):
+        if pruner.prune(lines[: k + 1], steps, peers):
+            return k
+    return None
 
 
 STARTUP = 9  # the baseline and a quarter of 32 trials: the default's start-up before its model proposes

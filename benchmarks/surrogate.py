@@ -177,6 +177,11 @@ class Surrogate:
         counted = [r for r in self.runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve)]
         self.pool = counted or [r for r in self.runs if len(r.curve) >= 4]
         self.pool_x = np.stack([coordinates(r.overrides, baseline) for r in self.pool])
+        self.funnel_pool = [r for r in self.pool if {"grip_rate", "carry_rate"} <= set(r.rates)] or self.pool
+        for r in self.funnel_pool:  # a run without the funnel's curves: success stands in for both
+            r.rates.setdefault("grip_rate", [v for _, v, _ in r.curve])
+            r.rates.setdefault("carry_rate", [v for _, v, _ in r.curve])
+        self.funnel_x = np.stack([coordinates(r.overrides, baseline) for r in self.funnel_pool])
         nodes, weights = np.polynomial.hermite_e.hermegauss(21)
         self._gh = (nodes, weights / weights.sum())
 
@@ -205,15 +210,38 @@ class Surrogate:
         self, overrides: dict[str, Any], rng: np.random.Generator
     ) -> tuple[float, list[tuple[float, float, float]]]:
         """One training on a fresh seed: the success it reaches and its learning curve."""
+        achieved, neighbour = self._draw(overrides, rng, self.pool, self.pool_x)
+        shift = achieved - neighbour.success
+        curve = [(f, float(np.clip(v + shift * f, 0.0, 1.0)), e) for f, v, e in neighbour.curve]
+        return achieved, curve
+
+    def _draw(
+        self, overrides: dict[str, Any], rng: np.random.Generator, pool: list[Run], pool_x: np.ndarray
+    ) -> tuple[float, Run]:
+        """A training's success on a fresh seed, and the recorded run (near it, by the fitted kernel) whose
+        curve it takes."""
         x = coordinates(overrides, self.baseline)
         mu = self.mean_logit(x)[0]
         achieved = float(sigmoid(mu + rng.normal(0.0, float(self.sd_at(mu)))))
-        d2 = (((self.pool_x - x) / self.length_scales) ** 2).sum(axis=1)
+        d2 = (((pool_x - x) / self.length_scales) ** 2).sum(axis=1)
         nearest = np.argsort(d2)[:5]
         w = np.exp(-(d2[nearest] - d2[nearest].min()) / 2)
-        neighbour = self.pool[int(rng.choice(nearest, p=w / w.sum()))]
+        return achieved, pool[int(rng.choice(nearest, p=w / w.sum()))]
+
+    def train_funnel(
+        self, overrides: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[float, list[tuple[float, float, float, dict[str, float]]]]:
+        """As :meth:`train`, with the grip and carry curves the early-stopping signal reads: the neighbour is drawn
+        from the recorded runs that logged them, every rate is shifted as its success is, and the funnel holds
+        (grip >= carry >= success)."""
+        achieved, neighbour = self._draw(overrides, rng, self.funnel_pool, self.funnel_x)
         shift = achieved - neighbour.success
-        curve = [(f, float(np.clip(v + shift * f, 0.0, 1.0)), e) for f, v, e in neighbour.curve]
+        curve = []
+        for i, (f, v, e) in enumerate(neighbour.curve):
+            success = float(np.clip(v + shift * f, 0.0, 1.0))
+            carry = max(success, float(np.clip(neighbour.rates["carry_rate"][i] + shift * f, 0.0, 1.0)))
+            grip = max(carry, float(np.clip(neighbour.rates["grip_rate"][i] + shift * f, 0.0, 1.0)))
+            curve.append((f, success, e, {"carry_rate": carry, "grip_rate": grip}))
         return achieved, curve
 
     # -- how faithful it is ----------------------------------------------------------------------------------
@@ -325,3 +353,45 @@ def first_random_runs(runs: list[Run]) -> np.ndarray:
         if not r.replicate:
             seen.setdefault(r.key, r.success)
     return np.asarray(list(seen.values()))
+
+
+class SurrogateModel:
+    """The surrogate as a landscape for the simulated backend (benchmarks/simulated.py): a training's metrics
+    lines (success, grip, carry and the episodes behind them) and its evaluation episodes."""
+
+    def __init__(self, surrogate: Surrogate, sps: float = 120_000.0) -> None:
+        self.surrogate = surrogate
+        self.sps = sps  # the built-in task's training speed on 2 cores, about (a 2.5M-step trial in ~21 s)
+
+    def true_quality(self, overrides: dict[str, Any]) -> float:
+        return self.surrogate.true_success(overrides)
+
+    def train(self, overrides: dict[str, Any], steps: int, episodes: int, rng: np.random.Generator) -> Any:
+        from benchmarks.simulated import Training
+
+        achieved, curve = self.surrogate.train_funnel(overrides, rng)
+        lines = [
+            {
+                "step": max(1, int(f * steps)),
+                "metrics": {"success_rate": v, **rates, "environment/episodes": e},
+            }
+            for f, v, e, rates in curve
+        ]
+        final = curve[-1][3] if curve else {}
+        success = rng.random(episodes) < achieved
+        # The funnel per episode: a delivered episode was carried and gripped; the others carry and grip at the
+        # rates that make the totals the curve's last ones.
+        carry_rest = _rest(final.get("carry_rate", achieved), achieved)
+        carry = success | (rng.random(episodes) < carry_rest)
+        grip_rest = _rest(final.get("grip_rate", achieved), float(carry.mean()))
+        grip = carry | (rng.random(episodes) < grip_rest)
+        rows = [
+            {"success": bool(s), "carry": bool(c), "grip": bool(g)}
+            for s, c, g in zip(success, carry, grip, strict=True)
+        ]
+        return Training(lines, rows, steps, self.sps)
+
+
+def _rest(rate: float, below: float) -> float:
+    """The chance an episode not counted in ``below`` counts in ``rate`` (rate >= below)."""
+    return float(np.clip((rate - below) / (1.0 - below), 0.0, 1.0)) if below < 1.0 else 0.0

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from autopilot.analysis.behavior import DEFAULT_RULES, RuleError, analyse_behavior, learning_signals, parse_rules
-from autopilot.analysis.promotion import configs, confirmations_due, decide, final_reruns, reserve_trials
+from autopilot.analysis.promotion import configs, decide
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.analysis.summary import map_metrics
+from autopilot.loop.scheduler import confirmations_due, final_reruns, reserve_trials
 from autopilot.objective import Objective
 from autopilot.workspace.records import RunRecord, RunView
 

@@ -182,39 +182,15 @@ def _pooled(c: Config, objective: Objective, runs_dir: Path) -> Any:
     return np.concatenate(arrays)
 
 
-def confirmations_due(history: list[RunView], promotion: Promotion) -> list[str]:
-    """What runs next, before any new proposal: a re-run for each config whose better estimate waits on
-    fewer seeds than the champion and has no re-run yet (run ids, in time order). The loop, the tests and the
-    benchmarks all ask this function."""
-    confirmed = {v.record.parent_ids[0] for v in history if "confirm" in v.record.tags and v.record.parent_ids}
-    return [run_id for run_id in promotion.awaiting_confirmation if run_id not in confirmed]
-
-
-def _best_estimates(promotion: Promotion, top: int) -> list[tuple[str, tuple[float, int]]]:
+def best_estimates(promotion: Promotion, top: int) -> list[tuple[str, tuple[float, int]]]:
     """The ``top`` configs by estimate, best first: (root run id, (estimate, seeds))."""
     return sorted(promotion.estimates.items(), key=lambda item: -item[1][0])[:top]
-
-
-def final_reruns(promotion: Promotion, slots: int, top: int = 3) -> list[str]:
-    """The configs to re-run on new training seeds with the last ``slots`` trials of a budgeted study: the
-    ``top`` best estimates, those with the fewest seeds first, one re-run each per call (run ids)."""
-    ranked = _best_estimates(promotion, top)
-    ranked.sort(key=lambda item: item[1][1])  # fewest seeds first; stable: the better estimate first among ties
-    return [run_id for run_id, _ in ranked[:slots]]
 
 
 def contenders(history: list[RunView], promotion: Promotion, top: int = 5) -> list[RunView]:
     """The runs the pick may still land on: the champion and the ``top`` best estimates (root runs). A re-run
     on a new seed can lift any of them to champion, so their checkpoints must outlive the current pick."""
-    ids = {run_id for run_id, _ in _best_estimates(promotion, top)}
+    ids = {run_id for run_id, _ in best_estimates(promotion, top)}
     if promotion.champion is not None:
         ids.add(promotion.champion.id)
     return [v for v in history if v.id in ids]
-
-
-RESERVE_FRACTION = 0.1  # of a study's trial budget, kept for re-running the top configs on new seeds
-
-
-def reserve_trials(trials: int, top: int = 3) -> int:
-    """How many of a ``trials`` budget's last trials re-run the top configs (about 10%, 1 to ``top``)."""
-    return min(top, max(1, round(RESERVE_FRACTION * trials)))

@@ -6,8 +6,10 @@ did not report is ``null`` (unknown), never 0.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,20 @@ LOWER_IS_BETTER = frozenset({"collision_rate", "oob_rate", "timeout_rate"})
 
 
 def read_episodes(run_dir: Path) -> list[dict[str, Any]]:
-    return read_jsonl(RunFolder(run_dir).eval_episodes)
+    """A run's evaluation episodes. The pick reads the champion's and the baseline's after every trial: the
+    parsed lines of the last few files are kept, keyed by the file's identity (inode, size, modification
+    time), so a file that changes is read again."""
+    path = RunFolder(run_dir).eval_episodes
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return []
+    return list(_episodes(str(path), info.st_ino, info.st_size, info.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)  # about 13 MB at 512 episodes a run
+def _episodes(path: str, _inode: int, _size: int, _mtime_ns: int) -> tuple[dict[str, Any], ...]:
+    return tuple(read_jsonl(Path(path)))
 
 
 def episode_values(episodes: list[dict[str, Any]], metric: str) -> np.ndarray | None:

@@ -38,9 +38,7 @@ class Intake:
     proposer: Proposer
     proposer_name: str
     seed: int
-    batch_size: int
     budget_trials: int | None = None
-    workers: int | None = None  # trials the executor runs at once; a sequential proposer's batch is this size
 
     @property
     def ws(self) -> Workspace:
@@ -61,16 +59,10 @@ class Intake:
             budget_trials=self.budget_trials,
         )
 
-    def make_batch(
-        self, history: list[RunView], guard: GuardState, dry_run: bool = False, limit: int | None = None
-    ) -> list[Case]:
-        """Manual override first, then the proposer; every proposal validated, rejects to the ledger. ``limit``:
-        at most this many proposals (a budget's reserve keeps the rest of its trials for re-runs)."""
-        batch_size = self.batch_size
-        if self.proposer.sequential and self.workers:
-            batch_size = min(batch_size, self.workers)
-        if limit is not None:
-            batch_size = max(1, min(batch_size, limit))
+    def make_batch(self, history: list[RunView], guard: GuardState, n: int, dry_run: bool = False) -> list[Case]:
+        """Manual override first, then the proposer, ``n`` proposals in all (the scheduler's number); every
+        proposal validated, rejects to the ledger."""
+        batch_size = max(1, n)
         proposals: list[Proposal] = []
         if self.proposer.runs_agent and not dry_run:
             self._run_agent(history)

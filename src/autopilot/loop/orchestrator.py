@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import signal
 import threading
 import time
@@ -20,7 +19,6 @@ from typing import Any
 
 from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
-from autopilot.analysis.promotion import confirmations_due, decide, final_reruns, reserve_trials
 from autopilot.config import to_dotted
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
@@ -31,19 +29,22 @@ from autopilot.loop.intake import Intake
 from autopilot.loop.meta_review import meta_review
 from autopilot.loop.prepare import Preparer, Rejection
 from autopilot.loop.progress import Progress
+from autopilot.loop.scheduler import Actions, Room, Scheduler, batch_size, time_room
 from autopilot.loop.settle import Settled, Settler
 from autopilot.proposers.base import history_for_proposers
 from autopilot.proposers.registry import make_proposer
 from autopilot.report.html import write_report
 from autopilot.tracking.wandb_study import StudyRun
 from autopilot.workspace.atomic import atomic_write_text, read_json
-from autopilot.workspace.budget import start_budget, usage
+from autopilot.workspace.budget import Budget, start_budget, usage
 from autopilot.workspace.control import pause_reason, window_start
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import Failure, FailureEntry
 from autopilot.workspace.lock import WorkspaceLock
 from autopilot.workspace.records import Case, Records, RunRecord, RunView
 from autopilot.workspace.run_folder import RunFolder
+
+REPORT_EVERY_S = 30.0  # report.html is rendered at most this often while a study runs
 
 
 @dataclass
@@ -62,6 +63,7 @@ class RunOptions:
     timeout_minutes: float | None = None
     stall_seconds: float | None = None
     pause_poll_s: float = 30.0
+    report: bool = True  # refresh report.html as the study runs and when it ends (the benchmarks turn it off)
     trials: int | None = None  # a budget: stop once this many trials have run (every trial counts)
     budget_steps: int | None = None  # a budget in environment steps
     budget_minutes: float | None = None  # no new trial starts after this many minutes (as Optuna's timeout)
@@ -94,7 +96,12 @@ def trial_equivalent(trials: int | None, budget_steps: int | None, baseline: dic
 
 class Loop:
     def __init__(
-        self, loaded: Loaded, options: RunOptions, progress: Progress | None = None, executor: Executor | None = None
+        self,
+        loaded: Loaded,
+        options: RunOptions,
+        progress: Progress | None = None,
+        executor: Executor | None = None,
+        clock: Callable[[], float] = time.monotonic,  # a simulated backend's virtual clock (the benchmarks)
     ) -> None:
         self.loaded = loaded
         self.ws = loaded.workspace
@@ -109,6 +116,7 @@ class Loop:
         self.seed = self.exp.proposer.seed if options.seed is None else options.seed
         self.workers = options.workers or self.exp.resources.workers
         self.executor = executor or self._make_executor()
+        self.clock = clock
         self.intake = Intake(
             loaded,
             self.records,
@@ -116,24 +124,30 @@ class Loop:
             make_proposer(self.proposer_name),
             self.proposer_name,
             self.seed,
-            options.batch_size or self.exp.proposer.batch_size,
             trial_equivalent(options.trials, options.budget_steps, loaded.baseline),
-            self.workers,
+        )
+        self.batch = batch_size(
+            options.batch_size or self.exp.proposer.batch_size, self.workers, self.intake.proposer.sequential
         )
         self.preparer = Preparer(
             loaded,
             self.records,
             options.timeout_minutes or self.exp.resources.timeout_minutes,
             options.stall_seconds or self.exp.resources.stall_seconds,
-            lambda: window_start(self.ws),
+        )
+        self.scheduler = Scheduler(
+            loaded,
             budgeted=options.trials is not None
             or options.budget_steps is not None
             or options.budget_minutes is not None,
+            window_start=lambda: window_start(self.ws),
         )
         self.settler = Settler(loaded, self.records, self.journal)
         self._write_lock = threading.Lock()
         self.study_run: StudyRun | None = None  # the study's W&B run (tracking.wandb), opened at the first trial
         self.finished_runs: list[str] = []
+        self._report_due = 0.0  # time.monotonic() after which the report may be rendered again
+        self._report_stale = False  # runs ended since the report was last rendered
 
     def _make_executor(self) -> Executor:
         kind = self.options.executor or self.exp.executor.kind
@@ -148,11 +162,18 @@ class Loop:
 
     def run(self) -> LoopResult:
         """``autopilot run``: iterate until the iteration count or the budget, a pause, a halt or a signal."""
-        return self._guarded(self._run)
+        return self._finish_report(self._guarded(self._run))
 
     def step(self) -> LoopResult:
         """``autopilot step``: run what is pending, then propose the next batch into cases/pending/, exit."""
-        return self._guarded(self._step)
+        return self._finish_report(self._guarded(self._step))
+
+    def _finish_report(self, result: LoopResult) -> LoopResult:
+        """However the loop ended, the report shows every run it finished."""
+        if self._report_stale:
+            with contextlib.suppress(OSError):  # a vanished workspace has already been reported
+                self.refresh_report(force=True)
+        return result
 
     def _guarded(self, body: Callable[[], LoopResult]) -> LoopResult:
         """A full disk or a vanished workspace ends the loop with one line (exit 1), and PAUSE_AUTORUN where it
@@ -186,25 +207,14 @@ class Loop:
                     self.progress.message(f"finishing the study begun {budget.since[:19]}Z ({used.describe(budget)})")
                 else:  # a finished study's budget asked for again is a new study: say so, never silently
                     self.progress.message(f"starting a new study ({usage(self.ws, [], budget).describe(budget)} used)")
-            deadline = (
-                None if self.options.budget_minutes is None else time.monotonic() + 60 * self.options.budget_minutes
-            )
+            deadline = None if self.options.budget_minutes is None else self.clock() + 60 * self.options.budget_minutes
             iteration = 0
             while True:
                 if self.stop.is_set():
                     return self._stopped()
-                if deadline is not None and time.monotonic() >= deadline:
-                    return LoopResult(
-                        0, f"done: time budget used ({self.options.budget_minutes:g} min)", self.finished_runs
-                    )
                 history = self.history()  # one read a turn: no run ends between here and the batch
-                trials_left = None
-                if budget is not None:
-                    used = usage(self.ws, history, budget)
-                    if used.exhausted(budget):
-                        return LoopResult(0, f"done: budget used ({used.describe(budget)})", self.finished_runs)
-                    trials_left = used.trials_left(budget, baseline_steps(self.loaded.baseline))
-                paused = pause_reason(self.ws)
+                room, exhausted = self._room(budget, deadline, history)
+                paused = pause_reason(self.ws) if exhausted is None else None
                 if paused is not None:
                     if not self.options.nonstop:
                         return LoopResult(
@@ -215,23 +225,19 @@ class Loop:
                     self.progress.message(f"paused: {paused}; checking again in {self.options.pause_poll_s:g} s")
                     self.stop.wait(self.options.pause_poll_s)
                     continue
-                guard = self.guard(history)
-                if guard.halted:
+                guard = self.guard(history) if exhausted is None else None
+                if guard is not None and guard.halted:
                     continue  # the pause file now holds the reason; the branch above reports it
-                left, total = (
-                    (trials_left, self.intake.budget_trials)
-                    if trials_left is not None
-                    else self._time_in_trials(deadline, history)
-                )
-                cases = self.records.pending_cases()
-                if not cases and left is not None:
-                    cases = self._final_reruns(left, total, history)
-                if not cases:
-                    cases = self.make_batch(guard, limit=self._room(left, total), history=history)
+                pending = self.records.pending_cases()
+                actions = self.scheduler.next_actions(history, pending, room, self.batch, exhausted)
+                if actions.done is not None:
+                    return LoopResult(0, f"done: {actions.done}", self.finished_runs)
+                assert guard is not None
+                cases = self._carry_out(actions, guard, history)
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
-                if trials_left is not None:
-                    cases = cases[:trials_left]  # the rest stay pending for a later session
+                if actions.run_at_most is not None:
+                    cases = cases[: actions.run_at_most]  # the rest stay pending for a later session
                 self.journal.write(
                     "iteration",
                     f"{iteration + 1}: running {len(cases)} case(s)",
@@ -251,6 +257,37 @@ class Loop:
                 if iteration >= (self.options.iterations or 1):
                     return LoopResult(0, f"done: {iteration} iteration(s)", self.finished_runs)
 
+    def _room(
+        self, budget: Budget | None, deadline: float | None, history: list[RunView]
+    ) -> tuple[Room | None, str | None]:
+        """The budget in trials (None: unbounded) and, once it is used up, why."""
+        if budget is not None:
+            used = usage(self.ws, history, budget)
+            if used.exhausted(budget):
+                return None, f"budget used ({used.describe(budget)})"
+            left = used.trials_left(budget, baseline_steps(self.loaded.baseline))
+            total = self.intake.budget_trials
+            return (Room(left, total) if left is not None and total is not None else None), None
+        if deadline is None or self.options.budget_minutes is None:
+            return None, None
+        remaining = deadline - self.clock()
+        if remaining <= 0:
+            return None, f"time budget used ({self.options.budget_minutes:g} min)"
+        finished = set(self.finished_runs)
+        walls = [v.record.wall_s for v in history if v.id in finished and v.state == "complete" and v.record.wall_s]
+        return time_room(remaining, 60 * self.options.budget_minutes, walls, self.workers), None
+
+    def _carry_out(self, actions: Actions, guard: GuardState | None, history: list[RunView]) -> list[Case]:
+        """Queue what the scheduler asked for; the cases to run, in the order they were queued."""
+        for run_id in actions.confirmations:
+            self.intake.schedule_confirmation(run_id, history)
+        for run_id in actions.final_reruns:
+            self.intake.schedule_confirmation(run_id, history, why="a final re-run of a top config")
+        cases = self.records.pending_cases()
+        if actions.proposals and not cases and guard is not None:
+            cases = self.make_batch(guard, actions.proposals, history=history)
+        return cases
+
     def _step(self) -> LoopResult:
         with WorkspaceLock(self.ws.lock_file), self._signals():
             self.recover()
@@ -261,19 +298,23 @@ class Loop:
                 if self.stop.is_set():
                     return self._stopped()
             ran = f"ran {len(self.finished_runs)} case(s)"
-            gate, guard = self._proposal_gate()
+            cases, gate = self._propose_next()
             if gate is not None:
                 return LoopResult(0, f"{ran}; nothing proposed: {gate}", self.finished_runs)
-            cases = self.make_batch(guard)
             return LoopResult(0, f"{ran}; proposed {len(cases)} into {self.ws.pending}", self.finished_runs)
 
     def propose(self) -> tuple[list[Case], str | None]:
         """``autopilot propose``: the next batch into cases/pending/, unless paused, halted or cases wait."""
         with WorkspaceLock(self.ws.lock_file):
-            gate, guard = self._proposal_gate()
-            if gate is not None:
-                return [], gate
-            return self.make_batch(guard), None
+            return self._propose_next()
+
+    def _propose_next(self) -> tuple[list[Case], str | None]:
+        """The scheduler's next actions queued (confirmations first, else a batch), or why nothing may be."""
+        gate, guard = self._proposal_gate()
+        if gate is not None:
+            return [], gate
+        history = self.history()
+        return self._carry_out(self.scheduler.next_actions(history, [], None, self.batch), guard, history), None
 
     def _proposal_gate(self) -> tuple[str | None, GuardState]:
         """Why no batch may be proposed now (pause, the batch barrier, a guardrail halt) or None, with the
@@ -354,22 +395,11 @@ class Loop:
             self._requeue_once(record.case_id, record.attempt, "its loop died mid-run")
 
     def make_batch(
-        self,
-        guard: GuardState,
-        dry_run: bool = False,
-        limit: int | None = None,
-        history: list[RunView] | None = None,
+        self, guard: GuardState, n: int | None = None, dry_run: bool = False, history: list[RunView] | None = None
     ) -> list[Case]:
+        """``n`` new proposals (a batch when None), validated, into cases/pending/ (nowhere with ``dry_run``)."""
         history = self.history() if history is None else history
-        return self.intake.make_batch(history_for_proposers(history), guard, dry_run, limit)
-
-    def _room(self, left: int | None, total: int | None) -> int | None:
-        """How many new proposals a budget of ``total`` trials takes now: its ``left`` trials (a step or time
-        budget's in trials) less the reserve for final re-runs."""
-        if left is None or total is None:
-            return None
-        reserve = reserve_trials(total)
-        return left - reserve if left > reserve else left
+        return self.intake.make_batch(history_for_proposers(history), guard, n or self.batch, dry_run)
 
     # ------------------------------------------------------------------ executing
 
@@ -391,7 +421,7 @@ class Loop:
                     self.intake.reject(case.case_id, case.proposer, prepared.errors, case.overrides)
                     self.records.remove_case(case.case_id)
                 return None
-            return prepared
+            return replace(prepared, should_stop=self.scheduler.stopper(prepared.run_dir, case.tags, self.history()))
 
         return prepare
 
@@ -414,37 +444,10 @@ class Loop:
             if settled.requeue:
                 self._requeue_once(record.case_id, record.attempt, settled.requeue)
             history = self.history()
-            for run_id in confirmations_due(history, settled.promotion):
-                self.intake.schedule_confirmation(run_id, history)
+            self._carry_out(self.scheduler.on_trial_end(history, self.records.pending_cases()), None, history)
             self.finished_runs.append(record.id)
             self.progress.finished(record, settled.summary)
             self._track(history, settled)
-
-    def _time_in_trials(self, deadline: float | None, history: list[RunView]) -> tuple[int | None, int | None]:
-        """A time budget in trials: how many still start before the deadline and how many the whole budget
-        holds, at the median wall time of this loop's full-length trials and its workers; (None, None) without
-        a time budget or before such a trial has finished."""
-        if deadline is None or self.options.budget_minutes is None:
-            return None, None
-        finished = set(self.finished_runs)
-        walls = sorted(
-            v.record.wall_s for v in history if v.id in finished and v.record.state == "complete" and v.record.wall_s
-        )
-        if not walls:
-            return None, None
-        per_trial = walls[len(walls) // 2]
-        batches_left = max(1, math.ceil((deadline - time.monotonic()) / per_trial))
-        batches = max(1, round(60 * self.options.budget_minutes / per_trial))
-        return batches_left * self.workers, batches * self.workers
-
-    def _final_reruns(self, left: int, total: int | None, history: list[RunView]) -> list[Case]:
-        """The last trials of a budget (about 10%; a step or time budget's in trials) re-run the top configs
-        on new training seeds, so the pick rests on more than one seed each; queued as confirmations."""
-        if total is None or left > reserve_trials(total):
-            return []
-        for run_id in final_reruns(decide(history, self.exp.objective, self.ws.runs), left):
-            self.intake.schedule_confirmation(run_id, history, why="a final re-run of a top config")
-        return self.records.pending_cases()
 
     def _track(self, history: list[RunView], settled: Settled) -> None:
         """The study's W&B run (tracking.wandb): the trial's summary, failure class and the champion so far."""
@@ -459,12 +462,21 @@ class Loop:
         except Exception as exc:  # a tracking tool must never stop the loop; the journal says why
             self.journal.write("tracking", f"W&B study run not updated: {exc!r}"[:500])
 
-    def refresh_report(self) -> None:
-        """Rewrite report.html; a broken report is journalled, never allowed to stop the loop."""
+    def refresh_report(self, force: bool = False) -> None:
+        """Rewrite report.html after a turn, at most every ``REPORT_EVERY_S`` and at most a tenth of the loop's
+        time (its plots grow with the history), and when the loop ends; a broken report is journalled, never
+        allowed to stop the loop."""
+        self._report_stale = True
+        if not self.options.report or (not force and time.monotonic() < self._report_due):
+            return
+        started = time.monotonic()
         try:
             write_report(self.ws, self.exp, self.loaded.baseline)
         except Exception as exc:  # plotting can fail on odd data; the records are what matter
             self.journal.write("report", f"report.html not refreshed: {exc!r}", key=f"report:{utc_now()}")
+        took = time.monotonic() - started
+        self._report_due = time.monotonic() + max(REPORT_EVERY_S, 9 * took)
+        self._report_stale = False
 
     def _requeue_once(self, case_id: str, attempt: int, why: str) -> None:
         """Give a pending case one more attempt; after a second mishap it is dropped (both journalled)."""

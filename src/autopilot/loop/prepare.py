@@ -7,14 +7,10 @@ warm start (from the resume policy) and the metric names. It is written once, be
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
-from autopilot.analysis.guardrails import evaluate
 from autopilot.analysis.promotion import decide
 from autopilot.config import config_diff, deep_merge, to_dotted
 from autopilot.executors.base import TrialSpec
@@ -25,7 +21,7 @@ from autopilot.objective import eval_seed
 from autopilot.space import OBJECTIVE_OWNED
 from autopilot.tracking.wandb_study import wandb_mode
 from autopilot.trainers.command import trainer_argv, trainer_env
-from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json
 from autopilot.workspace.checkpoints import resolve_resume
 from autopilot.workspace.records import Case, Records, RunRecord, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
@@ -45,8 +41,6 @@ class Preparer:
     records: Records
     timeout_minutes: float
     stall_seconds: float
-    window_start: Callable[[], str | None]
-    budgeted: bool = False  # run under --trials / --budget-steps: early stopping's ``auto`` turns on
 
     def prepare(self, case: Case) -> TrialSpec | Rejection:
         """Create the run folder and the trial; a pending case that no longer validates is refused."""
@@ -85,8 +79,6 @@ class Preparer:
             )
         )
         return TrialSpec(
-            # A confirmation is evidence the promotion rule asked for: stopping it would waste it unread.
-            should_stop=None if "confirm" in case.tags else self._pruner(folder, config, history),
             run_id=folder.id,
             argv=trainer_argv(self.loaded.experiment.trainer, folder.path),
             run_dir=folder.path,
@@ -138,47 +130,6 @@ class Preparer:
         if tracking:
             policy["tracking"] = tracking
         return config, notes
-
-    def _pruner(
-        self, folder: RunFolder, config: dict[str, Any], history: list[RunView]
-    ) -> Callable[[], str | None] | None:
-        """The early-stopping check for one trial (None when off, in safe mode, or without a step budget)."""
-        exp = self.loaded.experiment
-        opts = exp.early_stopping
-        total = to_dotted(config).get("train.total_timesteps")
-        if not opts.active(self.budgeted, exp.trainer.kind) or not isinstance(total, int):
-            return None
-        if evaluate(history, exp.guardrails, self.window_start()).safe_mode:
-            return None
-        pruner = SuccessiveHalvingPruner(
-            exp.objective.metric,
-            tuple(opts.rungs),
-            opts.keep_fraction,
-            opts.min_trials,
-            opts.min_delta,
-            opts.smoothing,
-            exp.objective.maximize,
-            opts.min_se,
-            opts.exempt_every,
-            signal=tuple(sorted(opts.signal.items())),
-        )
-        if pruner.exempt(1 + sum(v.id != folder.id for v in history)):  # its place in the study
-            return None
-        peers = []
-        for view in history:
-            peer = RunFolder(self.records.run_dir(view.id))
-            if (
-                view.state in ("complete", "pruned")
-                and to_dotted(read_config(peer.path) or {}).get("train.total_timesteps") == total
-            ):
-                peers.append(read_jsonl(peer.metrics))
-        lock = threading.Lock()
-
-        def check() -> str | None:
-            with lock:
-                return pruner.prune(read_jsonl(folder.metrics), total, peers)
-
-        return check
 
 
 def _proposed(diff: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Everything the loop knows can be rebuilt from these files, so a loop killed at a
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -158,6 +159,24 @@ class Records:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
+        # path -> (the file's identity, its parsed JSON): the loop reads the history several times a trial, and
+        # at hundreds of runs parsing every record again is most of its own time. A file rewritten (atomically:
+        # a new inode) or touched reads again.
+        self._parsed: dict[Path, tuple[tuple[int, int, int], Any]] = {}
+
+    def _read(self, path: Path) -> Any:
+        """``path``'s JSON (None when missing or damaged), parsed once per version of the file."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        key = (info.st_ino, info.st_size, info.st_mtime_ns)
+        hit = self._parsed.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = _read_optional(path)
+        self._parsed[path] = (key, value)
+        return value
 
     # runs
     def run_dir(self, run_id: str) -> Path:
@@ -180,12 +199,13 @@ class Records:
         views = []
         for run_id in self.run_ids():
             folder = RunFolder(self.run_dir(run_id))
-            try:
-                record = RunRecord.from_dict(read_json(folder.run_json))
-            except (OSError, ValueError, TypeError, RecursionError):
+            data = self._read(folder.run_json)
+            try:  # a copy of the parsed fields: a caller may change its record, never the cache
+                record = RunRecord.from_dict({k: copy.copy(v) for k, v in data.items()})
+            except (OSError, ValueError, TypeError, RecursionError, AttributeError):
                 continue  # damaged (run.json is written atomically, so never half-written by the loop)
-            overrides = _read_optional(folder.override) or {}
-            summary = _read_optional(folder.summary)
+            overrides = self._read(folder.override) or {}
+            summary = self._read(folder.summary)
             views.append(RunView(record, overrides, summary))
         # Run ids sort by the second; creation times break ties within one second.
         return sorted(views, key=lambda v: (v.record.created, v.id))

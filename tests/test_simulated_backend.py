@@ -1,0 +1,69 @@
+"""The benchmarks' simulated backend: the product's own loop, its trials trained in process on a virtual clock."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Records
+from benchmarks.simulated import Training, simulated_study
+
+STEPS = 1_000_000
+
+
+class Bowl:
+    """A landscape with one peak in the learning rate (at 3e-3), a noisy success and the funnel above it."""
+
+    sps = 50_000.0  # a trial takes 20 virtual seconds
+
+    def true_quality(self, overrides: dict[str, Any]) -> float:
+        distance = abs(math.log10(float(overrides["train.learning_rate"])) - math.log10(3e-3))
+        return float(np.clip(0.9 - 0.4 * distance, 0.0, 1.0))
+
+    def train(self, overrides: dict[str, Any], steps: int, episodes: int, rng: np.random.Generator) -> Training:
+        final = float(np.clip(self.true_quality(overrides) + rng.normal(0.0, 0.03), 0.0, 1.0))
+        lines = [
+            {
+                "step": steps * k // 10,
+                "metrics": {
+                    "success_rate": final * k / 10,
+                    "carry_rate": min(1.0, 1.2 * final * k / 10),
+                    "grip_rate": min(1.0, 1.4 * final * k / 10),
+                    "environment/episodes": 100.0,
+                },
+            }
+            for k in range(1, 11)
+        ]
+        rows = [{"success": bool(s), "carry": bool(s), "grip": bool(s)} for s in rng.random(episodes) < final]
+        return Training(lines, rows, steps, self.sps)
+
+
+def test_a_simulated_study_is_the_products_loop_with_its_budget_pick_and_early_stopping(tmp_path: Path) -> None:
+    study = simulated_study(Bowl(), "auto", 3, tmp_path, budget_steps=12 * STEPS, steps=STEPS)
+    assert study["exit_code"] == 0 and study["message"].startswith("done: budget used")
+    # A trial starts while any steps are left (as the product rounds): the budget is used, never by a whole trial more.
+    assert 12 * STEPS <= study["steps_used"] < 13 * STEPS
+    assert study["pruned"] > 0  # the shipped rule stopped trials clearly behind (the study is budgeted)
+    assert study["trials"] > 12  # so the budget bought more trials than its length in whole ones
+    history = Records(Workspace(tmp_path / "auto-3")).history()
+    for view in history:  # every trial wrote what a trainer writes, and the loop settled it
+        assert view.state in ("complete", "pruned")
+        assert (tmp_path / "auto-3" / "runs" / view.id / "metrics.jsonl").stat().st_size > 0
+    assert any("confirm" in v.record.tags for v in history)  # the budget's reserve re-ran the top configs
+    assert 0.0 < study["champion_true"] <= study["best_true_seen"] <= 0.9
+    assert [s for s, _ in study["curve"]] == sorted(s for s, _ in study["curve"])
+    evaluation = json.loads((tmp_path / "auto-3" / "runs" / history[0].id / "config.json").read_text())
+    episodes = sum(1 for _ in (tmp_path / "auto-3" / "runs" / history[0].id / "eval_episodes.jsonl").open())
+    assert episodes == evaluation["autopilot"]["evaluation"]["episodes"]  # the objective's, not the benchmark's
+
+
+def test_a_time_budget_runs_on_the_virtual_clock(tmp_path: Path) -> None:
+    study = simulated_study(Bowl(), "random", 1, tmp_path, budget_minutes=2.0, steps=STEPS, early_stopping=False)
+    assert study["exit_code"] == 0 and "time budget used" in study["message"]
+    assert 2.0 <= study["virtual_minutes"] < 2.0 + 20 / 60 + 1e-9  # no trial starts after the deadline
+    assert study["trials"] == 6 and study["pruned"] == 0
