@@ -100,12 +100,12 @@ def optuna_study(root: Path, seed: int, trials: int, steps: int, episodes: int) 
 
     from autopilot.executors.base import TrialSpec
     from autopilot.executors.local import LocalExecutor
+    from autopilot.executors.trainer_command import trainer_argv, trainer_env
     from autopilot.experiment.loader import load
     from autopilot.experiment.schema import ProposerSpec
     from autopilot.loop.prepare import Preparer
     from autopilot.proposers.base import Context
     from autopilot.proposers.optuna_samplers import distributions, startup_trials
-    from autopilot.trainers.command import trainer_argv, trainer_env
     from autopilot.workspace.atomic import atomic_write_json, read_json, read_jsonl
     from autopilot.workspace.run_folder import RunFolder
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from autopilot.config import deep_merge
 from autopilot.executors.base import Job, TrialSpec
 from autopilot.executors.local import THREAD_VARIABLES, LocalExecutor, usable_cores
+from autopilot.executors.trainer_command import trainer_env
 from autopilot.experiment.presets import baseline_config
 from autopilot.experiment.schema import TrainerSpec
-from autopilot.trainers.command import trainer_env
 from benchmarks.provenance import header
 
 

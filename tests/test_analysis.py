@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autopilot.analysis.behavior import DEFAULT_RULES, RuleError, analyse_behavior, learning_signals, parse_rules
+from autopilot.analysis.behavior import analyse_behavior, learning_signals
 from autopilot.analysis.promotion import configs, decide
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.analysis.summary import map_metrics
+from autopilot.experiment.behavior_rules import DEFAULT_RULES, RuleError, parse_rules
 from autopilot.loop.scheduler import confirmations_due, final_reruns, reserve_trials
 from autopilot.objective import Objective
 from autopilot.workspace.records import RunRecord, RunView

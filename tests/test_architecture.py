@@ -12,6 +12,19 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "autopilot"
 
 VOCABULARY = {"autopilot.config", "autopilot.errors", "autopilot.ids", "autopilot.objective"}
 STAGES = ("autopilot.loop.intake", "autopilot.loop.prepare", "autopilot.loop.settle")
+# The layers of docs/architecture.md, top to bottom: a module imports its own layer and those below it, never
+# one above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("autopilot", "autopilot.cli", "autopilot.api", "autopilot.testing"),
+    ("autopilot.loop",),
+    ("autopilot.report", "autopilot.tracking"),
+    ("autopilot.proposers", "autopilot.executors"),
+    ("autopilot.analysis",),
+    ("autopilot.experiment",),
+    ("autopilot.trainers", "autopilot.envs"),
+    ("autopilot.workspace",),
+    ("autopilot.space", "autopilot.config", "autopilot.objective", "autopilot.ids", "autopilot.errors"),
+)
 
 
 def module_name(path: Path) -> str:
@@ -52,6 +65,49 @@ def reachable(start: str) -> set[str]:
             seen.add(name)
             todo.extend(GRAPH.get(name, ()))
     return seen
+
+
+def layer_of(module: str) -> int:
+    """The index of ``module``'s layer (0 is the top), by its longest matching package."""
+    matches = [
+        (len(p), i) for i, layer in enumerate(LAYERS) for p in layer if module == p or module.startswith(p + ".")
+    ]
+    assert matches, f"{module} is in no layer of LAYERS"
+    return max(matches)[1]
+
+
+def package_of(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module from a layer above its own, as ``importer -> imported``."""
+    return sorted(
+        f"{name} -> {m}" for name, imported in graph.items() for m in imported if layer_of(m) < layer_of(name)
+    )
+
+
+def mutual_packages(graph: dict[str, set[str]]) -> list[str]:
+    """Pairs of packages that import each other (each may do so through different modules)."""
+    edges = {(package_of(a), package_of(b)) for a, imported in graph.items() for b in imported}
+    return sorted(f"{a} <-> {b}" for a, b in edges if a < b and (b, a) in edges)
+
+
+def test_every_module_imports_only_its_layer_and_those_below() -> None:
+    assert upward_imports(GRAPH) == []
+
+
+def test_no_two_packages_import_each_other() -> None:
+    assert mutual_packages(GRAPH) == []
+
+
+def test_the_layers_contract_fails_on_an_upward_import(tmp_path: Path) -> None:
+    """An import of the loop from the workspace layer, parsed from source as the checks above parse it."""
+    module = tmp_path / "layout.py"
+    module.write_text("from autopilot.loop.orchestrator import Loop\nfrom autopilot.ids import utc_now\n")
+    graph = {**GRAPH, "autopilot.workspace.layout": imports_of(module)}
+    assert upward_imports(graph) == ["autopilot.workspace.layout -> autopilot.loop.orchestrator"]
+    assert mutual_packages(graph) == ["autopilot.loop <-> autopilot.workspace"]
 
 
 def test_the_import_graph_has_no_cycle() -> None:

@@ -15,8 +15,8 @@ from helpers import FAKE
 
 from autopilot.executors.base import Executor, TrialOutcome, TrialSpec
 from autopilot.executors.local import THREAD_VARIABLES, LocalExecutor, usable_cores
+from autopilot.executors.trainer_command import trainer_env
 from autopilot.experiment.schema import Resources, TrainerSpec
-from autopilot.trainers.command import trainer_env
 from autopilot.workspace.layout import Workspace
 
 pytestmark = pytest.mark.slow

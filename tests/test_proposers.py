@@ -12,11 +12,12 @@ import pytest
 
 from autopilot.config import config_hash, deep_merge, to_dotted
 from autopilot.experiment import presets
+from autopilot.experiment.proposer_names import PROPOSER_NAMES
 from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.proposers.ga import GAProposer, mutate
 from autopilot.proposers.optuna_samplers import distributions, replay
-from autopilot.proposers.registry import PROPOSER_NAMES, make_proposer
+from autopilot.proposers.registry import make_proposer
 from autopilot.space import SearchSpace
 from autopilot.testing import BASELINE, SPACE, context, random_history, view
 from autopilot.workspace.records import RunView

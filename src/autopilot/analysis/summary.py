@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from autopilot.analysis.behavior import analyse_behavior, parse_rules
+from autopilot.analysis.behavior import analyse_behavior
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
+from autopilot.experiment.behavior_rules import parse_rules
 from autopilot.objective import Objective
 from autopilot.workspace.atomic import read_json_regular, read_jsonl
 from autopilot.workspace.records import RunView

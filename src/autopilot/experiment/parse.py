@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from autopilot.analysis.behavior import NEXT_FOCI, RuleError, parse_rules
 from autopilot.errors import ErrorList
+from autopilot.experiment.behavior_rules import NEXT_FOCI, RuleError, parse_rules
+from autopilot.experiment.proposer_names import proposer_problem
 from autopilot.experiment.schema import EXECUTOR_KINDS, TRAINER_KINDS, Experiment
-from autopilot.proposers.registry import proposer_problem
 from autopilot.space import SearchSpace, SpaceError
 from autopilot.workspace.ledger import FAILURE_CLASSES
 from autopilot.workspace.secrets import register_secret_env

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from autopilot.analysis.behavior import DEFAULT_RULES
 from autopilot.experiment import presets
+from autopilot.experiment.behavior_rules import DEFAULT_RULES
 from autopilot.experiment.json_schema import experiment_schema
 from autopilot.experiment.puffer_native import NativeExperiment
 from autopilot.experiment.schema import DEFAULT_BEHAVIOR_TABLE, TRAINER_KINDS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from autopilot.analysis.behavior import DEFAULT_RULES
+from autopilot.experiment.behavior_rules import DEFAULT_RULES
 from autopilot.objective import Objective
 from autopilot.space import SearchSpace
 

@@ -415,13 +415,14 @@ class Loop:
         def prepare() -> TrialSpec | None:
             if pause_reason(self.ws) is not None:
                 return None  # honoured before the next case starts; the case stays pending
-            prepared = self.preparer.prepare(case)
+            history = self.history()  # read once: the trial's config and its early-stopping peers
+            prepared = self.preparer.prepare(case, history)
             if isinstance(prepared, Rejection):
                 with self._write_lock:
                     self.intake.reject(case.case_id, case.proposer, prepared.errors, case.overrides)
                     self.records.remove_case(case.case_id)
                 return None
-            return replace(prepared, should_stop=self.scheduler.stopper(prepared.run_dir, case.tags, self.history()))
+            return replace(prepared, should_stop=self.scheduler.stopper(prepared.run_dir, case.tags, history))
 
         return prepare
 
@@ -443,7 +444,7 @@ class Loop:
             record = settled.record
             if settled.requeue:
                 self._requeue_once(record.case_id, record.attempt, settled.requeue)
-            history = self.history()
+            history = settled.history
             self._carry_out(self.scheduler.on_trial_end(history, self.records.pending_cases()), None, history)
             self.finished_runs.append(record.id)
             self.progress.finished(record, settled.summary)

@@ -14,13 +14,13 @@ from typing import Any
 from autopilot.analysis.promotion import decide
 from autopilot.config import config_diff, deep_merge, to_dotted
 from autopilot.executors.base import TrialSpec
+from autopilot.executors.trainer_command import trainer_argv, trainer_env
 from autopilot.experiment.loader import Loaded
 from autopilot.experiment.schema import CURVE_TRAINER_KINDS, Experiment
 from autopilot.ids import new_run_id
 from autopilot.objective import eval_seed
 from autopilot.space import OBJECTIVE_OWNED
 from autopilot.tracking.wandb_study import wandb_mode
-from autopilot.trainers.command import trainer_argv, trainer_env
 from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json
 from autopilot.workspace.checkpoints import resolve_resume
 from autopilot.workspace.records import Case, Records, RunRecord, RunView, read_config
@@ -42,12 +42,11 @@ class Preparer:
     timeout_minutes: float
     stall_seconds: float
 
-    def prepare(self, case: Case) -> TrialSpec | Rejection:
+    def prepare(self, case: Case, history: list[RunView]) -> TrialSpec | Rejection:
         """Create the run folder and the trial; a pending case that no longer validates is refused."""
         result = self.loaded.validate(case.overrides)
         if not result.ok:  # a hand-edited pending case
             return Rejection(case, result.errors)
-        history = self.records.history()
         folder = self._new_folder(case)
         config, notes = self.effective_config(result.normalized, history, case.proposer)
         parent = next((v for v in history if case.parent_ids and v.id == case.parent_ids[0]), None)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from autopilot.executors.base import TrialSpec
+from autopilot.workspace.atomic import last_metrics_line
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import RunRecord
 from autopilot.workspace.run_folder import RunFolder
@@ -27,26 +26,6 @@ PLAIN_EVERY_S = 30.0
 class TrialView:
     spec: TrialSpec
     started: float = field(default_factory=time.monotonic)
-
-
-def last_metrics_line(path: Path, max_bytes: int = 65_536) -> dict[str, Any] | None:
-    """The newest complete line of a metrics.jsonl (read from its tail), or None."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
-        try:
-            data = json.loads(line)
-        except (ValueError, RecursionError):  # a torn or hostile line: skipped
-            continue
-        if isinstance(data, dict):
-            return data
-    return None
 
 
 class Progress:

@@ -14,8 +14,8 @@ from autopilot.analysis.stats import Interval, bootstrap_mean
 from autopilot.analysis.summary import episode_values
 from autopilot.executors.base import TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
+from autopilot.executors.trainer_command import trainer_argv, trainer_env
 from autopilot.experiment.schema import Experiment
-from autopilot.trainers.command import trainer_argv, trainer_env
 from autopilot.workspace.atomic import read_jsonl
 from autopilot.workspace.checkpoints import final_checkpoint
 from autopilot.workspace.layout import Workspace

@@ -71,6 +71,7 @@ class Settled:
     record: RunRecord
     summary: dict[str, Any] | None
     promotion: Promotion
+    history: list[RunView]  # every run, this one settled
     requeue: str | None = None  # why the run's case deserves another attempt (a lost worker), if it does
 
 
@@ -111,10 +112,11 @@ class Settler:
         folder = RunFolder(spec.run_dir)
         record = self.records.read_run(spec.run_id)
         state, failure = classify(outcome, folder, int(exp.resources.max_output_mb * 2**20))
+        before = self.records.history()
         summary = None
         if state == "complete":
             try:
-                summary = self.summarise(spec.run_dir, [v for v in self.records.history() if v.id != spec.run_id])
+                summary = self.summarise(spec.run_dir, [v for v in before if v.id != spec.run_id])
             except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 reason = str(exc)[:300] or type(exc).__name__
                 state, failure = "failed", Failure("missing_summary", f"trainer summary unusable: {reason}")
@@ -140,7 +142,8 @@ class Settler:
             requeue = "its worker was lost"
         else:
             self.records.remove_case(record.case_id)
-        history = self.records.history()
+        # Settling holds the loop's write lock: no other record changed since ``before``, only this run's.
+        history = [(self.records.view(v.id) or v) if v.id == record.id else v for v in before]
         promotion = decide(history, exp.objective, ws.runs)
         best = promotion.champion
         strategy = to_dotted(read_config(spec.run_dir) or {}).get("autopilot.save_strategy", "best")
@@ -166,4 +169,4 @@ class Settler:
                 self.journal.write(
                     "git", f"records of run {record.id} not committed: {problem}", key=f"git:{record.id}"
                 )
-        return Settled(record, summary, promotion, requeue)
+        return Settled(record, summary, promotion, history, requeue)

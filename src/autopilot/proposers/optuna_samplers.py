@@ -249,17 +249,6 @@ class CmaEsProposer(OptunaProposer):
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=4, warn_independent_sampling=False)
 
 
-def sampler_names() -> list[str]:
-    """The samplers optuna.samplers ships (the classes a ``optuna:<SamplerClass>`` proposer may name)."""
-    return sorted(
-        name
-        for name in dir(optuna.samplers)
-        if isinstance(getattr(optuna.samplers, name), type)
-        and issubclass(getattr(optuna.samplers, name), optuna.samplers.BaseSampler)
-        and name != "BaseSampler"
-    )
-
-
 UNINFORMED = frozenset({"RandomSampler", "QMCSampler", "GridSampler"})  # draws that no result changes
 SEQUENCES = frozenset({"QMCSampler", "GridSampler"})  # draws numbered in the study: each batch goes on with them
 

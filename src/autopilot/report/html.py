@@ -11,8 +11,7 @@ from autopilot.analysis.promotion import decide
 from autopilot.analysis.ranking import leaderboard_rows, ranked, why_empty
 from autopilot.experiment.schema import Experiment
 from autopilot.ids import utc_now
-from autopilot.loop.progress import last_metrics_line
-from autopilot.workspace.atomic import atomic_write_text, read_jsonl
+from autopilot.workspace.atomic import atomic_write_text, last_metrics_line, read_jsonl
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView
 from autopilot.workspace.run_folder import RunFolder

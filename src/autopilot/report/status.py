@@ -13,7 +13,7 @@ from autopilot.analysis.guardrails import evaluate
 from autopilot.analysis.promotion import decide
 from autopilot.analysis.ranking import leaderboard_rows, shown_estimate, why_empty
 from autopilot.experiment.parse import load_experiment
-from autopilot.loop.progress import last_metrics_line
+from autopilot.workspace.atomic import last_metrics_line
 from autopilot.workspace.budget import read_budget, usage
 from autopilot.workspace.control import pause_reason, window_start
 from autopilot.workspace.layout import Workspace

@@ -134,3 +134,23 @@ def read_json_regular(path: Path, max_bytes: int = MAX_READ_BYTES) -> Any:
     if len(raw) > max_bytes:
         raise UnsafeFile(f"{path.name} is larger than {max_bytes} bytes")
     return json.loads(raw.decode("utf-8"))
+
+
+def last_metrics_line(path: Path, max_bytes: int = 65_536) -> dict[str, Any] | None:
+    """The newest complete line of a metrics.jsonl (read from its tail), or None."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError):  # a torn or hostile line: skipped
+            continue
+        if isinstance(data, dict):
+            return data
+    return None

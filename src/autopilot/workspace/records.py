@@ -196,19 +196,19 @@ class Records:
     def history(self) -> list[RunView]:
         """Every run in time order, with its override and (when analysed) its summary. A run whose run.json
         cannot be read is left out here and named by :meth:`damaged`."""
-        views = []
-        for run_id in self.run_ids():
-            folder = RunFolder(self.run_dir(run_id))
-            data = self._read(folder.run_json)
-            try:  # a copy of the parsed fields: a caller may change its record, never the cache
-                record = RunRecord.from_dict({k: copy.copy(v) for k, v in data.items()})
-            except (OSError, ValueError, TypeError, RecursionError, AttributeError):
-                continue  # damaged (run.json is written atomically, so never half-written by the loop)
-            overrides = self._read(folder.override) or {}
-            summary = self._read(folder.summary)
-            views.append(RunView(record, overrides, summary))
+        views = [view for run_id in self.run_ids() if (view := self.view(run_id)) is not None]
         # Run ids sort by the second; creation times break ties within one second.
         return sorted(views, key=lambda v: (v.record.created, v.id))
+
+    def view(self, run_id: str) -> RunView | None:
+        """One run with its override and summary; None when its run.json cannot be read."""
+        folder = RunFolder(self.run_dir(run_id))
+        data = self._read(folder.run_json)
+        try:  # a copy of the parsed fields: a caller may change its record, never the cache
+            record = RunRecord.from_dict({k: copy.copy(v) for k, v in data.items()})
+        except (OSError, ValueError, TypeError, RecursionError, AttributeError):
+            return None  # damaged (run.json is written atomically, so never half-written by the loop)
+        return RunView(record, self._read(folder.override) or {}, self._read(folder.summary))
 
     def damaged(self) -> list[str]:
         """One line per damaged record: a run.json that cannot be read (its run is kept out of the history, and
