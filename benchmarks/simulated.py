@@ -22,7 +22,6 @@ import numpy as np
 from autopilot.analysis.promotion import decide
 from autopilot.config import to_dotted
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
-from autopilot.experiment import presets
 from autopilot.experiment.loader import load
 from autopilot.experiment.scaffold import scaffold
 from autopilot.loop.orchestrator import Loop, RunOptions
@@ -30,7 +29,7 @@ from autopilot.loop.progress import Progress
 from autopilot.workspace.atomic import atomic_write_json
 from autopilot.workspace.budget import steps_used
 from autopilot.workspace.layout import Workspace
-from autopilot.workspace.records import Records
+from autopilot.workspace.records import Records, read_config
 from autopilot.workspace.run_folder import RunFolder
 
 
@@ -122,12 +121,11 @@ class SimulatedExecutor:
 
     def _train(self, spec: TrialSpec) -> Training:
         config = to_dotted(json.loads(RunFolder(spec.run_dir).config.read_text()))
-        overrides = trained_config(spec.run_dir)
         steps = int(config["train.total_timesteps"])
-        episodes = int(config.get("autopilot.evaluation.episodes") or 256)
+        episodes = int(config["autopilot.evaluation.episodes"])  # the objective's, as the driver reads them
         self.trained += 1
         rng = np.random.default_rng([self.seed, self.trained, int(config.get("train.seed") or 0)])
-        return self.model.train(overrides, steps, episodes, rng)
+        return self.model.train(model_keys(config), steps, episodes, rng)
 
     @staticmethod
     def _line_time(trial: _Running) -> float:
@@ -169,10 +167,8 @@ class SimulatedExecutor:
         return TrialOutcome(spec.run_id, exit_code=0, wall_s=wall)
 
 
-def trained_config(run_dir: Path) -> dict[str, Any]:
-    """The keys of a run's effective config a model reads (train, env, policy), dotted: the baseline's with
-    the run's override applied."""
-    config = to_dotted(json.loads(RunFolder(run_dir).config.read_text()))
+def model_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """The keys of an effective config (dotted) a model reads: train, env, policy."""
     return {k: v for k, v in config.items() if k.startswith(("train.", "env.", "policy."))}
 
 
@@ -246,7 +242,11 @@ def simulated_study(
     objective = loaded.experiment.objective
     champion = decide(history, objective, loaded.workspace.runs).champion
     runs = loaded.workspace.runs
-    truth = {v.id: model.true_quality(trained_config(runs / v.id)) for v in history if v.state == "complete"}
+    truth = {
+        v.id: model.true_quality(model_keys(to_dotted(read_config(runs / v.id) or {})))
+        for v in history
+        if v.state == "complete"
+    }
     curve, used = [], 0
     for k, view in enumerate(history):
         used += steps_used(loaded.workspace, view)
@@ -267,7 +267,3 @@ def simulated_study(
         "best_true_seen": max(truth.values(), default=0.0),
         "curve": curve,
     }
-
-
-def default_baseline() -> dict[str, Any]:
-    return presets.baseline_config("builtin", "drone_delivery", "quick")

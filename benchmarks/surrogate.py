@@ -33,6 +33,7 @@ from autopilot.config import to_dotted
 from autopilot.experiment import presets
 from autopilot.proposers.sampling import to_unit
 from autopilot.space import SearchSpace
+from benchmarks.simulated import Training
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # In the order recorded; a figure made before a set existed names how many it used (--random-sets).
@@ -177,11 +178,9 @@ class Surrogate:
         counted = [r for r in self.runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve)]
         self.pool = counted or [r for r in self.runs if len(r.curve) >= 4]
         self.pool_x = np.stack([coordinates(r.overrides, baseline) for r in self.pool])
-        self.funnel_pool = [r for r in self.pool if {"grip_rate", "carry_rate"} <= set(r.rates)] or self.pool
-        for r in self.funnel_pool:  # a run without the funnel's curves: success stands in for both
-            r.rates.setdefault("grip_rate", [v for _, v, _ in r.curve])
-            r.rates.setdefault("carry_rate", [v for _, v, _ in r.curve])
-        self.funnel_x = np.stack([coordinates(r.overrides, baseline) for r in self.funnel_pool])
+        # The runs that logged the funnel's curves (every recorded set since the second did).
+        self.funnel_pool = [r for r in self.pool if {"grip_rate", "carry_rate"} <= set(r.rates)]
+        self.funnel_x = np.asarray([coordinates(r.overrides, baseline) for r in self.funnel_pool])
         nodes, weights = np.polynomial.hermite_e.hermegauss(21)
         self._gh = (nodes, weights / weights.sum())
 
@@ -234,6 +233,8 @@ class Surrogate:
         """As :meth:`train`, with the grip and carry curves the early-stopping signal reads: the neighbour is drawn
         from the recorded runs that logged them, every rate is shifted as its success is, and the funnel holds
         (grip >= carry >= success)."""
+        if not self.funnel_pool:
+            raise ValueError("no recorded run in this fit logged grip and carry curves (every set since v2 does)")
         achieved, neighbour = self._draw(overrides, rng, self.funnel_pool, self.funnel_x)
         shift = achieved - neighbour.success
         curve = []
@@ -366,9 +367,7 @@ class SurrogateModel:
     def true_quality(self, overrides: dict[str, Any]) -> float:
         return self.surrogate.true_success(overrides)
 
-    def train(self, overrides: dict[str, Any], steps: int, episodes: int, rng: np.random.Generator) -> Any:
-        from benchmarks.simulated import Training
-
+    def train(self, overrides: dict[str, Any], steps: int, episodes: int, rng: np.random.Generator) -> Training:
         achieved, curve = self.surrogate.train_funnel(overrides, rng)
         lines = [
             {

@@ -127,7 +127,8 @@ def test_run_ends_with_the_champion_and_the_claim(tmp_path: Path) -> None:
 
 def test_a_step_budget_sizes_the_start_up_as_that_many_baseline_trials(workspace: Workspace) -> None:
     from autopilot.experiment.loader import load
-    from autopilot.loop.orchestrator import Loop, RunOptions, trial_equivalent
+    from autopilot.loop.orchestrator import Loop, RunOptions
+    from autopilot.loop.scheduler import trial_equivalent
 
     baseline = load(workspace).baseline
     steps = baseline["train"]["total_timesteps"]

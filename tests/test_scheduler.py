@@ -6,6 +6,7 @@ from pathlib import Path
 
 from autopilot.experiment.loader import load
 from autopilot.loop.scheduler import Room, Scheduler, batch_size, proposals_room, reserve_trials, time_room
+from autopilot.workspace.budget import Budget
 from autopilot.workspace.records import Case, RunView
 from tests.helpers import make_ws
 from tests.test_analysis import make_run
@@ -13,7 +14,7 @@ from tests.test_analysis import make_run
 
 def scheduler(tmp_path: Path, **sections: dict[str, object]) -> tuple[Scheduler, Path]:
     ws = make_ws(tmp_path / "ws", objective={"metric": "success_rate"}, **sections)
-    return Scheduler(load(ws), budgeted=True, window_start=lambda: None), ws.runs
+    return Scheduler(load(ws), 8, budgeted=True, window_start=lambda: None), ws.runs
 
 
 def confirm_case(parent: str) -> Case:
@@ -25,7 +26,7 @@ def test_a_lead_on_fewer_seeds_is_re_run_before_anything_new(tmp_path: Path) -> 
     base = make_run(runs, 1, 0.40)
     history = [base, make_run(runs, 2, 0.41, tags=["confirm"], parent=base.id, seed=2), make_run(runs, 3, 0.60)]
     actions = sched.next_actions(history, [], Room(20, 32), batch=4)
-    assert actions.confirmations == (history[2].id,) and actions.proposals == 0 and actions.done is None
+    assert actions.confirmations == (history[2].id,) and actions.proposals == 0
     # Once its re-run is queued, it is not asked for twice; the queue runs first, nothing new is proposed.
     queued = [confirm_case(history[2].id)]
     actions = sched.next_actions(history, queued, Room(20, 32), batch=4)
@@ -61,10 +62,15 @@ def test_the_last_trials_re_run_the_top_configs_fewest_seeds_first_each_once(tmp
     assert actions.final_reruns == () and actions.proposals == 2  # nothing left to re-run: new configs
 
 
-def test_a_used_budget_ends_the_study(tmp_path: Path) -> None:
+def test_a_used_budget_ends_the_study_and_a_deadline_ends_a_trial_budget_too(tmp_path: Path) -> None:
     sched, runs = scheduler(tmp_path)
-    actions = sched.next_actions([make_run(runs, 1, 0.5)], [], None, batch=4, exhausted="budget used (8/8 trials)")
-    assert actions.done == "budget used (8/8 trials)" and actions.proposals == 0
+    history = [make_run(runs, 1, 0.5)]
+    assert sched.room(history, Budget(8, None, "2000-01-01"), None, None, [], 1) == (Room(7, 8), None)
+    assert sched.room(history, Budget(1, None, "2000-01-01"), None, None, [], 1) == (None, "budget used (1/1 trials)")
+    # --trials 8 --budget-minutes 10, the ten minutes gone: done, though trials are left
+    assert sched.room(history, Budget(8, None, "2000-01-01"), -1.0, 10.0, [], 1) == (None, "time budget used (10 min)")
+    assert sched.room(history, None, 300.0, 10.0, [60.0], 1) == (Room(5, 10), None)  # a time budget alone
+    assert sched.room(history, None, None, None, [], 1) == (None, None)  # unbounded
 
 
 def test_a_time_budget_counts_in_trials_of_the_median_wall_time() -> None:

@@ -19,7 +19,6 @@ from typing import Any
 
 from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
-from autopilot.config import to_dotted
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
 from autopilot.executors.processes import end_trial_processes
@@ -29,14 +28,14 @@ from autopilot.loop.intake import Intake
 from autopilot.loop.meta_review import meta_review
 from autopilot.loop.prepare import Preparer, Rejection
 from autopilot.loop.progress import Progress
-from autopilot.loop.scheduler import Actions, Room, Scheduler, batch_size, time_room
+from autopilot.loop.scheduler import Actions, Scheduler, batch_size, trial_equivalent
 from autopilot.loop.settle import Settled, Settler
 from autopilot.proposers.base import history_for_proposers
 from autopilot.proposers.registry import make_proposer
 from autopilot.report.html import write_report
 from autopilot.tracking.wandb_study import StudyRun
 from autopilot.workspace.atomic import atomic_write_text, read_json
-from autopilot.workspace.budget import Budget, start_budget, usage
+from autopilot.workspace.budget import start_budget, usage
 from autopilot.workspace.control import pause_reason, window_start
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import Failure, FailureEntry
@@ -76,24 +75,6 @@ class LoopResult:
     runs: list[str]
 
 
-def baseline_steps(baseline: dict[str, Any]) -> int | None:
-    """The environment steps of one baseline-length trial, when the baseline says (``train.total_timesteps``)."""
-    steps = to_dotted(baseline).get("train.total_timesteps")
-    if not isinstance(steps, int | float) or isinstance(steps, bool) or steps <= 0:
-        return None
-    return int(steps)
-
-
-def trial_equivalent(trials: int | None, budget_steps: int | None, baseline: dict[str, Any]) -> int | None:
-    """The trial budget that sizes a proposer's start-up: ``--trials``, else a step budget in baseline trials."""
-    if trials is not None:
-        return trials
-    steps = baseline_steps(baseline)
-    if budget_steps is None or steps is None:
-        return None
-    return max(1, budget_steps // steps)
-
-
 class Loop:
     def __init__(
         self,
@@ -117,6 +98,7 @@ class Loop:
         self.workers = options.workers or self.exp.resources.workers
         self.executor = executor or self._make_executor()
         self.clock = clock
+        budget_trials = trial_equivalent(options.trials, options.budget_steps, loaded.baseline)
         self.intake = Intake(
             loaded,
             self.records,
@@ -124,7 +106,7 @@ class Loop:
             make_proposer(self.proposer_name),
             self.proposer_name,
             self.seed,
-            trial_equivalent(options.trials, options.budget_steps, loaded.baseline),
+            budget_trials,
         )
         self.batch = batch_size(
             options.batch_size or self.exp.proposer.batch_size, self.workers, self.intake.proposer.sequential
@@ -137,6 +119,7 @@ class Loop:
         )
         self.scheduler = Scheduler(
             loaded,
+            budget_trials,
             budgeted=options.trials is not None
             or options.budget_steps is not None
             or options.budget_minutes is not None,
@@ -213,8 +196,18 @@ class Loop:
                 if self.stop.is_set():
                     return self._stopped()
                 history = self.history()  # one read a turn: no run ends between here and the batch
-                room, exhausted = self._room(budget, deadline, history)
-                paused = pause_reason(self.ws) if exhausted is None else None
+                finished = set(self.finished_runs)
+                room, done = self.scheduler.room(
+                    history,
+                    budget,
+                    None if deadline is None else deadline - self.clock(),
+                    self.options.budget_minutes,
+                    [v.record.wall_s or 0.0 for v in history if v.id in finished and v.state == "complete"],
+                    self.workers,
+                )
+                if done is not None:
+                    return LoopResult(0, f"done: {done}", self.finished_runs)
+                paused = pause_reason(self.ws)
                 if paused is not None:
                     if not self.options.nonstop:
                         return LoopResult(
@@ -225,14 +218,10 @@ class Loop:
                     self.progress.message(f"paused: {paused}; checking again in {self.options.pause_poll_s:g} s")
                     self.stop.wait(self.options.pause_poll_s)
                     continue
-                guard = self.guard(history) if exhausted is None else None
-                if guard is not None and guard.halted:
+                guard = self.guard(history)
+                if guard.halted:
                     continue  # the pause file now holds the reason; the branch above reports it
-                pending = self.records.pending_cases()
-                actions = self.scheduler.next_actions(history, pending, room, self.batch, exhausted)
-                if actions.done is not None:
-                    return LoopResult(0, f"done: {actions.done}", self.finished_runs)
-                assert guard is not None
+                actions = self.scheduler.next_actions(history, self.records.pending_cases(), room, self.batch)
                 cases = self._carry_out(actions, guard, history)
                 if not cases:
                     return LoopResult(1, "the proposer produced no valid case (see failures.json)", self.finished_runs)
@@ -256,26 +245,6 @@ class Loop:
                     continue  # until stopped, or until the budget is used
                 if iteration >= (self.options.iterations or 1):
                     return LoopResult(0, f"done: {iteration} iteration(s)", self.finished_runs)
-
-    def _room(
-        self, budget: Budget | None, deadline: float | None, history: list[RunView]
-    ) -> tuple[Room | None, str | None]:
-        """The budget in trials (None: unbounded) and, once it is used up, why."""
-        if budget is not None:
-            used = usage(self.ws, history, budget)
-            if used.exhausted(budget):
-                return None, f"budget used ({used.describe(budget)})"
-            left = used.trials_left(budget, baseline_steps(self.loaded.baseline))
-            total = self.intake.budget_trials
-            return (Room(left, total) if left is not None and total is not None else None), None
-        if deadline is None or self.options.budget_minutes is None:
-            return None, None
-        remaining = deadline - self.clock()
-        if remaining <= 0:
-            return None, f"time budget used ({self.options.budget_minutes:g} min)"
-        finished = set(self.finished_runs)
-        walls = [v.record.wall_s for v in history if v.id in finished and v.state == "complete" and v.record.wall_s]
-        return time_room(remaining, 60 * self.options.budget_minutes, walls, self.workers), None
 
     def _carry_out(self, actions: Actions, guard: GuardState | None, history: list[RunView]) -> list[Case]:
         """Queue what the scheduler asked for; the cases to run, in the order they were queued."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from autopilot.analysis.promotion import Promotion, best_estimates, decide
 from autopilot.config import to_dotted
 from autopilot.experiment.loader import Loaded
 from autopilot.workspace.atomic import read_jsonl
+from autopilot.workspace.budget import Budget, usage
 from autopilot.workspace.records import Case, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
 
@@ -42,12 +43,10 @@ class Room:
 class Actions:
     """One turn of the loop, in the order the orchestrator carries it out."""
 
-    done: str | None = None  # the study is over, and why
     confirmations: tuple[str, ...] = ()  # configs (root run ids) whose lead rests on fewer seeds: a re-run each
     final_reruns: tuple[str, ...] = ()  # configs re-run on new seeds with the budget's last trials
     proposals: int = 0  # new proposals to ask for
     run_at_most: int | None = None  # of the queued cases, how many start this turn (the rest wait); None: all
-    why: list[str] = field(default_factory=list)  # one line per decision, for the journal and the tests
 
 
 def reserve_trials(trials: int, top: int = FINAL_TOP) -> int:
@@ -99,6 +98,24 @@ def time_room(remaining_s: float, total_s: float, walls: list[float], workers: i
     return Room(left, total)
 
 
+def baseline_steps(baseline: dict[str, Any]) -> int | None:
+    """The environment steps of one baseline-length trial, when the baseline says (``train.total_timesteps``)."""
+    steps = to_dotted(baseline).get("train.total_timesteps")
+    if not isinstance(steps, int | float) or isinstance(steps, bool) or steps <= 0:
+        return None
+    return int(steps)
+
+
+def trial_equivalent(trials: int | None, budget_steps: int | None, baseline: dict[str, Any]) -> int | None:
+    """The trial budget that sizes a proposer's start-up: ``--trials``, else a step budget in baseline trials."""
+    if trials is not None:
+        return trials
+    steps = baseline_steps(baseline)
+    if budget_steps is None or steps is None:
+        return None
+    return max(1, budget_steps // steps)
+
+
 def batch_size(asked: int, workers: int | None, sequential: bool) -> int:
     """A batch: the proposer's batch size, or one per free worker for a proposer that learns from each result."""
     return min(asked, workers) if sequential and workers else asked
@@ -107,6 +124,7 @@ def batch_size(asked: int, workers: int | None, sequential: bool) -> int:
 @dataclass
 class Scheduler:
     loaded: Loaded
+    budget_trials: int | None  # the trials a --trials or --budget-steps budget holds (it sizes the reserve)
     budgeted: bool  # run under --trials / --budget-steps / --budget-minutes: early stopping's ``auto`` turns on
     window_start: Callable[[], str | None]
 
@@ -114,33 +132,50 @@ class Scheduler:
     def runs_dir(self) -> Path:
         return self.loaded.workspace.runs
 
-    def next_actions(
-        self, history: list[RunView], pending: list[Case], room: Room | None, batch: int, exhausted: str | None = None
-    ) -> Actions:
+    def room(
+        self,
+        history: list[RunView],
+        budget: Budget | None,
+        time_left_s: float | None,
+        budget_minutes: float | None,
+        walls: list[float],
+        workers: int,
+    ) -> tuple[Room | None, str | None]:
+        """The study's budget in trials (None: unbounded) and, once a budget is used up, why the study is done.
+        ``budget``: of trials and/or steps; ``time_left_s`` of ``budget_minutes``; ``walls``: the wall times of
+        the study's finished full-length trials (a time budget counts in trials of their median)."""
+        if time_left_s is not None and time_left_s <= 0:
+            return None, f"time budget used ({budget_minutes:g} min)"
+        if budget is not None:
+            used = usage(self.loaded.workspace, history, budget)
+            if used.exhausted(budget):
+                return None, f"budget used ({used.describe(budget)})"
+            left = used.trials_left(budget, baseline_steps(self.loaded.baseline))
+            if left is not None and self.budget_trials is not None:
+                return Room(left, self.budget_trials), None
+        if time_left_s is None or budget_minutes is None:
+            return None, None
+        return time_room(time_left_s, 60 * budget_minutes, [w for w in walls if w > 0], workers), None
+
+    def next_actions(self, history: list[RunView], pending: list[Case], room: Room | None, batch: int) -> Actions:
         """The actions of one turn. ``room``: the budget in trials (None: unbounded); ``batch``: the proposals
-        a turn holds; ``exhausted``: the budget's own word that it is used up."""
-        if exhausted is not None:
-            return Actions(done=exhausted)
+        a turn holds."""
         run_at_most = None if room is None else room.left
         promotion = decide(history, self.loaded.experiment.objective, self.runs_dir)
         confirm = confirmations_due(history, promotion, pending)
         if pending or confirm:
-            why = [f"{len(pending)} case(s) queued"] if pending else []
-            why += [f"config {run_id}: a better estimate on fewer seeds, re-run" for run_id in confirm]
-            return Actions(confirmations=tuple(confirm), run_at_most=run_at_most, why=why)
+            return Actions(confirmations=tuple(confirm), run_at_most=run_at_most)
         if room is not None and room.left <= reserve_trials(room.total):
             final = final_reruns(promotion, room.left, history)
             if final:
-                why = [f"{room.left} trial(s) left of {room.total}: final re-runs of the top configs"]
-                return Actions(final_reruns=tuple(final), run_at_most=run_at_most, why=why)
-        n = proposals_room(room, batch)
-        return Actions(proposals=n, run_at_most=run_at_most, why=[f"{n} new proposal(s)"])
+                return Actions(final_reruns=tuple(final), run_at_most=run_at_most)
+        return Actions(proposals=proposals_room(room, batch), run_at_most=run_at_most)
 
     def on_trial_end(self, history: list[RunView], pending: list[Case]) -> Actions:
         """The actions due the moment a trial ends, while others may still run: a confirmation re-run for each
         lead that rests on fewer seeds than the champion (queued now, so it runs before anything new)."""
         confirm = confirmations_due(history, decide(history, self.loaded.experiment.objective, self.runs_dir), pending)
-        return Actions(confirmations=tuple(confirm), why=[f"config {run_id}: re-run" for run_id in confirm])
+        return Actions(confirmations=tuple(confirm))
 
     def stopper(self, run_dir: Path, tags: list[str], history: list[RunView]) -> Callable[[], str | None] | None:
         """The early-stopping check for one running trial, asked every few seconds while it runs: a reason to
