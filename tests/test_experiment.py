@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,8 @@ import yaml
 
 from autopilot.experiment.loader import BaselineError, load
 from autopilot.experiment.parse import ExperimentError, experiment_from_dict, load_experiment
-from autopilot.experiment.scaffold import render_experiment, scaffold
+from autopilot.experiment.scaffold import DRONE_SIGNAL, render_experiment, scaffold
+from autopilot.experiment.schema import Experiment
 from autopilot.workspace.layout import Workspace
 
 
@@ -51,6 +53,17 @@ def test_defaults_match_the_design_contract() -> None:
     assert (r.workers, r.timeout_minutes, r.stall_seconds, r.num_cpus, r.num_gpus) == (1, 60, 300, 1, 0)
     assert exp.executor.kind == "local" and exp.executor.ray_address is None
     assert exp.early_stopping.enabled == "auto"
+
+
+def test_the_scaffolds_sections_are_the_schemas_defaults() -> None:
+    """autopilot.yaml is rendered from the schema's dataclasses: a default is written once."""
+    exp = experiment_from_dict(_raw())
+    fresh = Experiment()
+    for section in ("proposer", "guardrails", "resources", "executor", "git", "tracking", "analysis"):
+        assert getattr(exp, section) == getattr(fresh, section), section
+    assert exp.objective.evaluation == fresh.objective.evaluation
+    assert exp.objective.confidence == fresh.objective.confidence
+    assert exp.early_stopping == replace(fresh.early_stopping, signal=DRONE_SIGNAL)  # the built-in task's signal
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,17 @@ from autopilot.experiment import presets
 from autopilot.experiment.behavior_rules import DEFAULT_RULES
 from autopilot.experiment.json_schema import experiment_schema
 from autopilot.experiment.puffer_native import NativeExperiment
-from autopilot.experiment.schema import DEFAULT_BEHAVIOR_TABLE, TRAINER_KINDS
+from autopilot.experiment.schema import (
+    TRAINER_KINDS,
+    EarlyStopping,
+    ExecutorSpec,
+    GitOptions,
+    Guardrails,
+    ProposerSpec,
+    Resources,
+    Tracking,
+)
+from autopilot.objective import Evaluation, Objective
 from autopilot.workspace.atomic import atomic_write_json, atomic_write_text
 from autopilot.workspace.layout import Workspace
 
@@ -38,6 +49,12 @@ def _dump(data: Any, indent: int = 2) -> str:
 
 def _flow(data: Any) -> str:
     return yaml.safe_dump(data, default_flow_style=True, sort_keys=False, width=1000).strip()
+
+
+def _defaults(section: type) -> dict[str, Any]:
+    """A section's defaults as the schema's dataclass declares them: autopilot.yaml is rendered from them, so a
+    default is written once."""
+    return dataclasses.asdict(section())
 
 
 def _space_block(space: dict[str, dict[str, Any]]) -> str:
@@ -94,8 +111,8 @@ def render_experiment(trainer: str, env: str, native: NativeExperiment | None = 
         # until the drop, so success prices collisions in, while a hard cap makes a policy that never flies
         # (never collides, never delivers) outrank one that delivers.
         objective = {"metric": "success_rate", "mode": "max", "constraints": []}
-    objective["evaluation"] = {"episodes": 512, "seed_offset": 1_000_003, "env": {}}
-    objective["confidence"] = 0.99
+    objective["evaluation"] = _defaults(Evaluation)
+    objective["confidence"] = Objective().confidence
     return f"""# yaml-language-server: $schema={SCHEMA_FILE}
 # autopilot experiment file. The loop owns everything here: proposers, LLMs and agents can read it but
 # never change the objective, the metrics, the trainer or the time limits.
@@ -133,71 +150,24 @@ rules:{" []" if not rules else ""}
 # behavior: what the behaviour proposer does for each next_focus of
 # the last run's analysis (timesteps: budget range; scale: multiply the parent's value; tune: keys the GA moves).
 proposer:
-{
-        _dump(
-            {
-                "name": "auto",
-                "batch_size": 4,
-                "seed": 0,
-                "ga": {
-                    "exploit_fraction": 0.5,
-                    "top_k": 10,
-                    "sigma": 0.2,
-                    "structural_mutation_prob": 0.2,
-                    "novelty_window": 50,
-                },
-                "llm": {
-                    "provider": "openai",
-                    "base_url": None,
-                    "model": None,
-                    "api_key_env": "OPENAI_API_KEY",
-                    "timeout_s": 120,
-                },
-                "agent": {"command": None, "timeout_s": 1800},
-                "behavior": DEFAULT_BEHAVIOR_TABLE,
-            }
-        )
-    }
+{_dump(_defaults(ProposerSpec))}
 # Sliding-window safety. Above max_fail_rate, or too many failures of one class, or too many
 # critical ones, the loop writes PAUSE_AUTORUN and stops proposing; above safe_mode_fail_rate, proposers
 # make smaller, cheaper moves from known-good parents only.
 guardrails:
-{
-        _dump(
-            {
-                "window": 30,
-                "max_fail_rate": 0.6,
-                "safe_mode_fail_rate": 0.35,
-                "max_common_failure_count": 12,
-                "critical_classes": ["nan_loss", "timeout", "crash"],
-                "max_critical_class_count": 10,
-            }
-        )
-    }
+{_dump(_defaults(Guardrails))}
 # Per-trial limits. workers: trials at once. A trial is killed after timeout_minutes of wall time, or after
 # stall_seconds without a new metrics line. num_cpus / num_gpus: per trial, for the ray executor.
 # max_log_mb: train.log keeps its first and last halves of this. max_output_mb: a larger metrics, episode
 # or summary file fails the run (output_limit).
 resources:
-{
-        _dump(
-            {
-                "workers": 1,
-                "timeout_minutes": 60,
-                "stall_seconds": 300,
-                "num_cpus": 1,
-                "num_gpus": 0,
-                "max_log_mb": 50,
-                "max_output_mb": 256,
-            }
-        )
-    }
+{_dump(_defaults(Resources))}
 # Where trials run. kind: local | ray (ray_address: auto or HOST:PORT).
 executor:
-{_dump({"kind": "local", "ray_address": None})}
+{_dump(_defaults(ExecutorSpec))}
 # commit_per_run: commit each finished run's records to the git repository holding the workspace.
 git:
-{_dump({"commit_per_run": False})}
+{_dump(_defaults(GitOptions))}
 # Multi-fidelity early stopping (local executor; off in safe mode): at each rung (a fraction of the step
 # budget) a running trial whose smoothed objective is below the (1 - keep_fraction) quantile of at least
 # min_trials earlier trials of the same budget, by more than min_delta and by more than min_se standard errors
@@ -206,26 +176,12 @@ git:
 # the objective (empty: the objective). enabled: auto (on for a budgeted run, --trials or --budget-steps, of a
 # builtin or puffer trainer), true, false.
 early_stopping:
-{
-        _dump(
-            {
-                "enabled": "auto",
-                "rungs": [0.3333, 0.5, 0.75],
-                "keep_fraction": 0.5,
-                "min_trials": 4,
-                "min_delta": 0.0,
-                "smoothing": 3,
-                "min_se": 2.0,
-                "exempt_every": 4,
-                "signal": DRONE_SIGNAL if trainer == "builtin" else {},
-            }
-        )
-    }
+{_dump({**_defaults(EarlyStopping), "signal": DRONE_SIGNAL if trainer == "builtin" else {}})}
 # Where trials also go (pip install -e '.[tracking]'; docs/integrations.md). tensorboard: every run's metrics
 # in runs/<id>/tensorboard/. wandb: one W&B run per trial of the PufferLib driver, one for the study (offline
 # without WANDB_API_KEY). neptune: one Neptune run per trial of the PufferLib driver, in neptune_project.
 tracking:
-{_dump({"tensorboard": False, "wandb": False, "wandb_project": "autopilot", "neptune": False, "neptune_project": None})}
+{_dump(_defaults(Tracking))}
 # Behavioural analysis of each finished run: an ordered rule table over the evaluation's honest
 # rates; the first rule whose conditions all hold (any: true: one is enough) sets severity and next_focus.
 # Conditions: {{metric: NAME, below: X}} or {{metric: NAME, at_least: X}}. A rule needing a metric the env
