@@ -21,6 +21,7 @@ Optuna's ``best_trial``, takes).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from dataclasses import replace
@@ -34,10 +35,35 @@ from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_mean
 from autopilot.loop.scheduler import final_reruns, reserve_trials
 from autopilot.objective import Objective
-from autopilot.workspace.records import RunView
-from benchmarks.aa_promotion import make_run
+from autopilot.workspace.records import RunRecord, RunView
 from benchmarks.provenance import header
 from benchmarks.surrogate import Run, load_runs, recorded_set
+
+
+def make_run(
+    runs: Path,
+    i: int,
+    successes: np.ndarray,
+    parent: str | None,
+    overrides: dict[str, Any] | None = None,
+    steps: int | None = None,
+) -> RunView:
+    """A completed run on disk as the promotion rule reads it: its evaluation episodes and its summary."""
+    run_id = f"2026-01-01T{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}Z-{i:06x}"
+    (runs / run_id).mkdir(parents=True)
+    lines = "".join(json.dumps({"success": bool(s)}) + "\n" for s in successes)
+    (runs / run_id / "eval_episodes.jsonl").write_text(lines)
+    record = RunRecord(
+        id=run_id,
+        case_id=f"c{i}",
+        state="complete",
+        tags=["confirm"] if parent else [],
+        parent_ids=[parent] if parent else [],
+        created=f"2026-01-01T00:00:00.{i:06d}Z",
+    )
+    score = float(successes.mean())
+    summary = {"metrics": {"success_rate": score}, "score": score, "feasible": True, "steps": steps}
+    return RunView(record, overrides or {}, summary)
 
 
 def lines_of(run: Run) -> list[dict[str, Any]]:

@@ -79,7 +79,8 @@ class _Running:
 class SimulatedExecutor:
     """The executor protocol on a simulated backend: up to ``workers`` trials at once, each writing one metrics
     line per event on the virtual clock; the early-stopping check is asked after every line (the local executor
-    asks every 2 s, about a line of a real 2.5M-step trial)."""
+    asks every 2 s, about a line of a real 2.5M-step trial). A simulated trial never hangs, so the wall-clock and
+    stall limits are not simulated."""
 
     def __init__(self, model: Model, clock: VirtualClock, workers: int, seed: int) -> None:
         self.model, self.clock, self.workers, self.seed = model, clock, max(1, workers), seed
