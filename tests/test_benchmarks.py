@@ -1,13 +1,16 @@
-"""The benchmarks' provenance lines: a figure is only reproducible with the command that measured it."""
+"""The benchmarks' provenance lines and results page: a figure is only reproducible with the command that
+measured it, and the page says what the results files say."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
-from benchmarks import provenance
+from benchmarks import provenance, results_page
 
 
 def test_a_benchmark_run_as_a_module_prints_the_command_a_reader_can_retype(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,3 +29,22 @@ def test_a_benchmark_run_as_a_script_prints_its_path_as_given(monkeypatch: pytes
     monkeypatch.setitem(sys.modules, "__main__", main)
     monkeypatch.setattr(sys, "argv", ["benchmarks/replay.py", "--studies", "4"])
     assert provenance.command() == "python benchmarks/replay.py --studies 4"
+
+
+def test_the_benchmarks_page_holds_every_results_file_as_the_benchmark_wrote_it() -> None:
+    page = results_page.PAGE.read_text()
+    assert results_page.stale_blocks(page) == []
+    assert results_page.render(page) == page
+    assert len(results_page.BLOCK.findall(page)) >= 10
+
+
+def test_a_changed_results_file_makes_the_page_stale(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(results_page.RESULTS, results)
+    (results / "overhead.md").write_text((results / "overhead.md").read_text().replace("0.298", "0.123"))
+    page = results_page.PAGE.read_text()
+    assert results_page.stale_blocks(page, results) == ["overhead.md"]
+    assert "0.123" in results_page.render(page, results)
+    (results / "overhead.md").unlink()
+    with pytest.raises(FileNotFoundError, match=r"results/overhead\.md"):
+        results_page.render(page, results)
