@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from autopilot.report.export import puffer_flags, puffer_ini, run_rows, to_optun
 from autopilot.report.html import write_report
 from autopilot.report.leaderboard import write_leaderboard
 from autopilot.report.status import render_champion, render_leaderboard, render_status, workspace_status
+from autopilot.workspace.atomic import MAX_RECORD_BYTES, read_bytes
 from autopilot.workspace.control import ControlError, clear_rollback, pause, resume, rollback
 from autopilot.workspace.layout import Workspace, resolve_workspace
 from autopilot.workspace.lock import WorkspaceLocked
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--budget-minutes",
-        type=float,
+        type=finite_float,
         metavar="M",
         help="budget: start no trial after M minutes of this run (trials running then finish), as Optuna's timeout",
     )
@@ -217,8 +219,8 @@ def _add_loop_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="proposer seed")
     p.add_argument("--executor", choices=EXECUTOR_KINDS, help="where trials run")
     p.add_argument("--ray-address", metavar="ADDR", help="auto or HOST:PORT, with --executor ray")
-    p.add_argument("--timeout-minutes", type=float, metavar="M", help="wall-clock limit per trial")
-    p.add_argument("--stall-seconds", type=float, metavar="S", help="limit without a new metrics line")
+    p.add_argument("--timeout-minutes", type=finite_float, metavar="M", help="wall-clock limit per trial")
+    p.add_argument("--stall-seconds", type=finite_float, metavar="S", help="limit without a new metrics line")
 
 
 class CommandError(Exception):
@@ -265,9 +267,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ws = Workspace(resolve_workspace(args.workspace))
     source = "<stdin>" if args.file == "-" else args.file
     try:
-        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        raw = sys.stdin.buffer.read(MAX_RECORD_BYTES + 1) if args.file == "-" else read_bytes(Path(args.file))
     except OSError as exc:
-        raise CommandError(f"autopilot validate: cannot read {source}: {exc.strerror}") from None
+        raise CommandError(f"autopilot validate: cannot read {source}: {exc.strerror or exc}") from None
     override = parse_json_object(raw, source)
     result = load(ws, args.mode, allow_missing=True).validate(override)
     if not result.ok:
@@ -280,11 +282,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _positive(args: argparse.Namespace, *names: str) -> None:
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None and value <= 0:
-            raise CommandError(f"autopilot: --{name.replace('_', '-')}: must be > 0, got {value}")
+def finite_float(text: str) -> float:
+    """argparse's type for every number of seconds, minutes or fractions: NaN and infinity are refused (a NaN
+    limit compares false with everything, and so would switch its enforcement off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def _iterations(args: argparse.Namespace) -> int | None:
@@ -303,37 +310,26 @@ def _loop(args: argparse.Namespace, scaffold_missing: bool = False) -> Loop:
             raise CommandError(f"autopilot: no workspace at {root} (run `autopilot init {root}`)")
         print(f"no workspace at {root}; creating one")
         print(describe(scaffold(root), root))
-    _positive(
-        args,
-        "batch_size",
-        "workers",
-        "timeout_minutes",
-        "stall_seconds",
-        "iterations",
-        "trials",
-        "budget_steps",
-        "budget_minutes",
-    )
-    options = RunOptions(
-        mode=args.mode,
-        iterations=_iterations(args),
-        trials=getattr(args, "trials", None),
-        budget_steps=getattr(args, "budget_steps", None),
-        budget_minutes=getattr(args, "budget_minutes", None),
-        nonstop=getattr(args, "nonstop", False),
-        batch_size=args.batch_size,
-        workers=getattr(args, "workers", None),
-        proposer=args.proposer,
-        seed=args.seed,
-        executor=getattr(args, "executor", None),
-        ray_address=getattr(args, "ray_address", None),
-        timeout_minutes=getattr(args, "timeout_minutes", None),
-        stall_seconds=getattr(args, "stall_seconds", None),
-    )
     try:
+        options = RunOptions(
+            mode=args.mode,
+            iterations=_iterations(args),
+            trials=getattr(args, "trials", None),
+            budget_steps=getattr(args, "budget_steps", None),
+            budget_minutes=getattr(args, "budget_minutes", None),
+            nonstop=getattr(args, "nonstop", False),
+            batch_size=args.batch_size,
+            workers=getattr(args, "workers", None),
+            proposer=args.proposer,
+            seed=args.seed,
+            executor=getattr(args, "executor", None),
+            ray_address=getattr(args, "ray_address", None),
+            timeout_minutes=getattr(args, "timeout_minutes", None),
+            stall_seconds=getattr(args, "stall_seconds", None),
+        )
         return Loop(load(Workspace(root), args.mode), options)
-    except ValueError as exc:  # e.g. an unknown --proposer
-        raise CommandError(str(exc)) from None
+    except ValueError as exc:  # e.g. an unknown --proposer, a limit of 0
+        raise CommandError(f"autopilot: {exc}") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

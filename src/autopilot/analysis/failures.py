@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autopilot.workspace.atomic import MAX_READ_BYTES, UnsafeFile, file_problem, read_json_regular
+from autopilot.workspace.atomic import MAX_READ_BYTES, UnsafeFile, file_problem, read_json, read_tail
 from autopilot.workspace.run_folder import RunFolder
 
 
 def summary_problem(path: Path) -> str | None:
     """Why ``trainer_summary.json`` is not a valid summary, or None when it is."""
     try:
-        data = read_json_regular(path)
+        data = read_json(path)
     except FileNotFoundError:
         return "no trainer_summary.json was written"
     except UnsafeFile as exc:
@@ -36,11 +36,7 @@ def output_problem(folder: RunFolder, max_bytes: int = MAX_READ_BYTES) -> tuple[
 
 def last_log_line(path: Path, max_bytes: int = 16_384) -> str:
     try:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            tail = handle.read().decode("utf-8", errors="replace")
+        tail = read_tail(path, max_bytes).decode("utf-8", errors="replace")
     except OSError:
         return ""
     lines = [line.strip() for line in tail.splitlines() if line.strip()]

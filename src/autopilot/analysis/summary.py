@@ -7,7 +7,6 @@ did not report is ``null`` (unknown), never 0.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 from pathlib import Path
@@ -19,7 +18,7 @@ from autopilot.analysis.behavior import analyse_behavior
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.experiment.behavior_rules import parse_rules
 from autopilot.objective import Objective
-from autopilot.workspace.atomic import read_json_regular, read_jsonl
+from autopilot.workspace.atomic import read_json, read_jsonl
 from autopilot.workspace.records import RunView
 from autopilot.workspace.run_folder import RunFolder
 
@@ -138,7 +137,7 @@ def analyse(
     """The summary of a completed run (``previous`` and ``best`` are runs in the same runs folder)."""
     runs = run_dir.parent
     folder = RunFolder(run_dir)
-    trainer = read_json_regular(folder.trainer_summary)
+    trainer = read_json(folder.trainer_summary)
     if not isinstance(trainer, dict):
         raise ValueError("trainer_summary.json is not an object")
     metrics = map_metrics(trainer.get("metrics") or {}, metric_map)
@@ -210,7 +209,7 @@ def checkpoint_inside(run_dir: Path, reported: Any) -> str | None:
 def _inherited(folder: RunFolder) -> dict[str, Any]:
     """``autopilot.inherited`` of the run's config: the cost of the checkpoint it continued from."""
     try:
-        config = json.loads(folder.config.read_text(encoding="utf-8"))
+        config = read_json(folder.config)
         inherited = config["autopilot"]["inherited"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}

@@ -26,7 +26,7 @@ from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, Trial
 from autopilot.executors.local import LocalExecutor
 from autopilot.executors.processes import is_alive
 from autopilot.experiment.schema import Resources
-from autopilot.workspace.atomic import file_problem
+from autopilot.workspace.atomic import read_bytes, read_json
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.run_folder import CHECKPOINTS, CONFIG_FILE, TRAINER_OUTPUTS
 
@@ -80,15 +80,14 @@ def _run_on_worker(spec: dict[str, Any], inputs: dict[str, bytes]) -> dict[str, 
         outcome = LocalExecutor(1).run_one(local, lambda _s, _p: None, threading.Event())
         # Only regular files, never through a link (a trainer must not ship the worker's other files back).
         files = {
-            name: (scratch / name).read_bytes()
+            name: raw
             for name in RETURNED
-            if file_problem(scratch / name, spec["max_output_bytes"] + spec["max_log_bytes"]) is None
-            and (scratch / name).exists()
+            if (raw := _regular_bytes(scratch / name, spec["max_output_bytes"] + spec["max_log_bytes"])) is not None
         }
         checkpoints = scratch / CHECKPOINTS
         for path in sorted(checkpoints.glob("*")) if checkpoints.is_dir() and not checkpoints.is_symlink() else []:
-            if file_problem(path, MAX_CHECKPOINT_BYTES) is None:
-                files[f"{CHECKPOINTS}/{path.name}"] = path.read_bytes()
+            if (raw := _regular_bytes(path, MAX_CHECKPOINT_BYTES)) is not None:
+                files[f"{CHECKPOINTS}/{path.name}"] = raw
         return {"outcome": vars(outcome), "files": files, "node": os.uname().nodename}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -195,13 +194,21 @@ def _payload(spec: TrialSpec) -> dict[str, Any]:
     }
 
 
+def _regular_bytes(path: Path, max_bytes: int) -> bytes | None:
+    """``path``'s bytes when it is a regular file within ``max_bytes`` (never through a link); else None."""
+    try:
+        return read_bytes(path, max_bytes)
+    except OSError:
+        return None
+
+
 def _inputs(spec: TrialSpec) -> dict[str, bytes]:
     """config.json (with a warm-start checkpoint shipped alongside, its path rewritten for the worker)."""
-    config = json.loads((spec.run_dir / CONFIG_FILE).read_text())
+    config = read_json(spec.run_dir / CONFIG_FILE)
     inputs: dict[str, bytes] = {}
     load = config.get("train", {}).get("load_model_path")
     if load and Path(load).is_file():
-        inputs["warm_start.pt"] = Path(load).read_bytes()
+        inputs["warm_start.pt"] = read_bytes(Path(load), MAX_CHECKPOINT_BYTES)
         config["train"]["load_model_path"] = "warm_start.pt"  # relative to the trainer's working folder
     inputs[CONFIG_FILE] = json.dumps(config).encode()
     return inputs

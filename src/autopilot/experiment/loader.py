@@ -19,6 +19,7 @@ from autopilot.experiment.parse import experiment_from_dict, load_experiment
 from autopilot.experiment.scaffold import render_experiment
 from autopilot.experiment.schema import Experiment
 from autopilot.space import ValidationResult
+from autopilot.workspace.atomic import read_bytes
 from autopilot.workspace.layout import Workspace
 
 MODES = ("quick", "full")
@@ -55,7 +56,7 @@ def load(ws: Workspace, mode: str = "quick", allow_missing: bool = False) -> Loa
     exp = load_experiment(ws.experiment_file)
     path = ws.baseline_file(mode)
     try:
-        baseline = parse_json_object(path.read_bytes(), str(path))
+        baseline = parse_json_object(read_bytes(path), str(path))
     except FileNotFoundError:
         raise BaselineError(path, ["file not found (run `autopilot init` to create it)"]) from None
     except OSError as exc:

@@ -19,6 +19,7 @@ from autopilot.experiment.behavior_rules import NEXT_FOCI, RuleError, parse_rule
 from autopilot.experiment.proposer_names import proposer_problem
 from autopilot.experiment.schema import EXECUTOR_KINDS, TRAINER_KINDS, Experiment
 from autopilot.space import SearchSpace, SpaceError
+from autopilot.workspace.atomic import read_bytes
 from autopilot.workspace.ledger import FAILURE_CLASSES
 from autopilot.workspace.secrets import register_secret_env
 
@@ -74,14 +75,64 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
 }
 
 
+MAX_EXPERIMENT_BYTES = 2 << 20  # an autopilot.yaml is a few kilobytes, a PufferLib env's with its sweep tens
+MAX_YAML_NODES = 100_000  # counted with every alias expanded: a billion-laughs file is refused before it grows
+
+
+class YAMLTooLarge(ValueError):
+    """A YAML document whose aliases expand past ``MAX_YAML_NODES`` (or refer to themselves)."""
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that first counts the document's nodes with every alias expanded, so an alias bomb is
+    refused in milliseconds instead of growing to gigabytes in whatever later walks the loaded value."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {}, set())
+        if size > MAX_YAML_NODES:
+            raise YAMLTooLarge(
+                f"its aliases (*name) expand to over {MAX_YAML_NODES:,} values; at most {MAX_YAML_NODES:,} "
+                "are read (write the values out, or use fewer nested aliases)"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, float], open_nodes: set[int]) -> float:
+    """How many nodes ``node`` stands for once aliases are expanded (an alias is the same node object, so each
+    is counted once per reference; a node inside itself is infinite)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        return math.inf
+    open_nodes.add(key)
+    total = 1.0
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, sizes, open_nodes)
+    elif isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            total += _expanded_size(key_node, sizes, open_nodes) + _expanded_size(value_node, sizes, open_nodes)
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
 def load_experiment(path: Path) -> Experiment:
     """Read and check ``path``; raises :class:`ExperimentError` listing every problem."""
     try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        raw = load_yaml(read_bytes(path, MAX_EXPERIMENT_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ExperimentError(path, ["file not found (run `autopilot init` to create a workspace)"]) from None
+    except YAMLTooLarge as exc:
+        raise ExperimentError(path, [str(exc)]) from None
     except OSError as exc:
-        raise ExperimentError(path, [f"cannot be read: {exc.strerror}"]) from None
+        raise ExperimentError(path, [f"cannot be read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ExperimentError(path, [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     except RecursionError:

@@ -17,7 +17,7 @@ from autopilot.experiment.scaffold import AGENT_PROMPT
 from autopilot.ids import case_id_for, utc_now
 from autopilot.proposers.agent import last_run_dir, render_prompt, run_agent
 from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, notes_of, refused_of
-from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json
+from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_bytes, read_json, read_text
 from autopilot.workspace.control import rollback_parent
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.layout import Workspace
@@ -198,14 +198,11 @@ class Intake:
                 atomic_write_json(path, {})
             return None
         try:
-            if path.stat().st_size > MANUAL_MAX_BYTES:
-                raw, problem = b"", f"is larger than {MANUAL_MAX_BYTES} bytes"
-            else:
-                raw, problem = path.read_bytes(), ""
+            raw, problem = read_bytes(path, MANUAL_MAX_BYTES), ""
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raw, problem = b"", f"cannot be read ({exc.strerror})"
+            raw, problem = b"", f"cannot be read ({exc.strerror or exc})"
         data = None
         if not problem:
             data, problem = parse_manual(raw)
@@ -293,10 +290,9 @@ def _digest(text: str) -> str:
 
 def _read_text(path: Any) -> str | None:
     try:
-        text: str = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return read_text(path)
+    except OSError:
         return None
-    return text
 
 
 def _read_json_dict(path: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from autopilot.experiment.schema import LLMOptions
 from autopilot.ids import utc_now
 from autopilot.proposers.llm import LLMUnavailable, complete
-from autopilot.workspace.atomic import atomic_write_text
+from autopilot.workspace.atomic import atomic_write_text, read_text
 from autopilot.workspace.journal import Journal
 
 META_REVIEW_MAX_CHARS = 4000
@@ -36,7 +36,7 @@ def meta_review(opts: LLMOptions, journal: Journal, notes: Path, iteration: int)
 def write_meta_review(notes: Path, summary: str, when: str) -> None:
     """Put ``summary`` between the markers in notes.md, replacing the previous one; other notes stay."""
     try:
-        text = notes.read_text(encoding="utf-8")
+        text = read_text(notes)
     except OSError:
         text = ""
     block = f"{META_BEGIN}\n## Meta-review ({when[:19]}Z)\n\n{summary.strip()}\n{META_END}\n"

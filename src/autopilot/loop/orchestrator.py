@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import signal
 import threading
 import time
@@ -46,6 +47,19 @@ from autopilot.workspace.run_folder import RunFolder
 REPORT_EVERY_S = 30.0  # report.html is rendered at most this often while a study runs
 
 
+POSITIVE_OPTIONS = (
+    "iterations",
+    "batch_size",
+    "workers",
+    "timeout_minutes",
+    "stall_seconds",
+    "pause_poll_s",
+    "trials",
+    "budget_steps",
+    "budget_minutes",
+)
+
+
 @dataclass
 class RunOptions:
     """Command-line choices; ``None`` means "as autopilot.yaml says"."""
@@ -66,6 +80,16 @@ class RunOptions:
     trials: int | None = None  # a budget: stop once this many trials have run (every trial counts)
     budget_steps: int | None = None  # a budget in environment steps
     budget_minutes: float | None = None  # no new trial starts after this many minutes (as Optuna's timeout)
+
+    def __post_init__(self) -> None:
+        # One check for every limit, whichever door it came in by (CLI, API, benchmark): a NaN compares false
+        # with everything and would switch its limit off; a 0 or a negative is never meant.
+        for name in POSITIVE_OPTIONS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"--{name.replace('_', '-')}: must be a finite number > 0, got {value!r}")
 
 
 @dataclass
@@ -330,6 +354,12 @@ class Loop:
     def recover(self) -> None:
         """Runs left pending/running by a dead loop become failed/interrupted; their case is re-queued once.
         Files in cases/pending/ that are not valid cases (hand-written, truncated, links) are moved aside."""
+        if not self.ws.labbook.exists():  # `init` writes it: a missing one was deleted, and a new one says so
+            self.journal.write(
+                "journal",
+                "labbook.md was missing and is recreated here: the lines before this one are lost (runs/ and "
+                "failures.json still hold every run)",
+            )
         for run_id in self.settler.rebuild_damaged_summaries():
             self.journal.write("recover", f"run {run_id}: damaged summary.json rebuilt from its own files")
         for name in self.records.quarantine_invalid_cases():
@@ -362,6 +392,9 @@ class Loop:
                 key=f"recover:{record.id}",
             )
             self._requeue_once(record.case_id, record.attempt, "its loop died mid-run")
+        for line in self.records.strays():
+            self.journal.write("recover", line, key=f"stray:{line[:80]}")
+        self.settler.note_champion(self.history())
 
     def make_batch(
         self, guard: GuardState, n: int | None = None, dry_run: bool = False, history: list[RunView] | None = None

@@ -21,10 +21,10 @@ from autopilot.ids import new_run_id
 from autopilot.objective import eval_seed
 from autopilot.space import OBJECTIVE_OWNED
 from autopilot.tracking.wandb_study import wandb_mode
-from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json
+from autopilot.workspace.atomic import atomic_write_text, read_json
 from autopilot.workspace.checkpoints import resolve_resume
 from autopilot.workspace.records import Case, Records, RunRecord, RunView, read_config
-from autopilot.workspace.run_folder import RunFolder
+from autopilot.workspace.run_folder import CONFIG_DIFF_FILE, CONFIG_FILE, OVERRIDE_FILE, RunFolder
 
 
 @dataclass
@@ -51,10 +51,11 @@ class Preparer:
         config, notes = self.effective_config(result.normalized, history, case.proposer)
         parent = next((v for v in history if case.parent_ids and v.id == case.parent_ids[0]), None)
         parent_config = read_config(self.records.run_dir(parent.id)) if parent else None
-        atomic_write_json(folder.override, result.normalized)
-        atomic_write_json(folder.config, config)
-        atomic_write_json(
-            folder.config_diff,
+        self.records.write_record(folder.id, OVERRIDE_FILE, result.normalized)
+        self.records.write_record(folder.id, CONFIG_FILE, config)
+        self.records.write_record(
+            folder.id,
+            CONFIG_DIFF_FILE,
             {
                 "baseline": _proposed(config_diff(self.loaded.baseline, config)),
                 "parent": _proposed(config_diff(parent_config, config)) if parent_config is not None else None,

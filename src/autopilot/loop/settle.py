@@ -17,7 +17,7 @@ from autopilot.config import to_dotted
 from autopilot.executors.base import TrialOutcome, TrialSpec
 from autopilot.experiment.loader import Loaded
 from autopilot.ids import utc_now
-from autopilot.report.leaderboard import write_leaderboard
+from autopilot.report.leaderboard import read_champion, write_leaderboard
 from autopilot.tracking.tensorboard import mirror_metrics
 from autopilot.trainers.protocol import TRAINER_FAILURE_CLASSES
 from autopilot.workspace.atomic import atomic_write_json
@@ -105,13 +105,38 @@ class Settler:
             rebuilt.append(view.id)
         return rebuilt
 
+    def note_champion(self, history: list[RunView], promotion: Promotion | None = None) -> Promotion:
+        """Write the leaderboard for ``history``; a champion other than the one it named before is journalled
+        with the reason (a better estimate, or the old champion's record no longer readable)."""
+        exp = self.loaded.experiment
+        promotion = promotion or decide(history, exp.objective, self.records.ws.runs)
+        before = read_champion(self.records.ws)
+        write_leaderboard(self.records.ws, history, exp.objective, promotion)
+        after = promotion.champion.id if promotion.champion else None
+        if before == after:
+            return promotion
+        if before is not None and all(v.id != before for v in history):
+            why = f"run {before}'s record can no longer be read (run.json missing or damaged), so it is out of the pick"
+        elif after is not None:
+            why = promotion.evidence.get(after, "the best estimate")
+        else:
+            why = "no completed run has a score"
+        key = f"champion:{before}:{after}:{len(history)}"
+        self.journal.write("champion", f"{before or 'none'} -> {after or 'none'}: {why}", key=key)
+        return promotion
+
     def settle(self, spec: TrialSpec, outcome: TrialOutcome) -> Settled:
         """Record the outcome; analyse a completed run; decide the champion."""
         exp = self.loaded.experiment
         ws = self.records.ws
         folder = RunFolder(spec.run_dir)
+        restored = self.records.restore_records(spec.run_id)  # before anything in the folder is read
+        for line in restored.lines:
+            self.journal.write("records", f"run {spec.run_id}: {line}", key=f"restored:{spec.run_id}:{line[:40]}")
         record = self.records.read_run(spec.run_id)
         state, failure = classify(outcome, folder, int(exp.resources.max_output_mb * 2**20))
+        if restored.folder_replaced:
+            state, failure = "failed", Failure("bad_output", restored.lines[0])
         before = self.records.history()
         summary = None
         if state == "complete":
@@ -149,7 +174,7 @@ class Settler:
         strategy = to_dotted(read_config(spec.run_dir) or {}).get("autopilot.save_strategy", "best")
         for refusal in apply_save_strategy(ws, history, str(strategy), contenders(history, promotion)).refused:
             self.journal.write("checkpoints", refusal, key=f"refused:{refusal}")
-        write_leaderboard(ws, history, exp.objective, promotion)
+        self.note_champion(history, promotion)
         metric = exp.objective.metric
         value = (summary or {}).get("metrics", {}).get(metric)
         text = f"run {record.id} {state}"
@@ -169,4 +194,5 @@ class Settler:
                 self.journal.write(
                     "git", f"records of run {record.id} not committed: {problem}", key=f"git:{record.id}"
                 )
+        self.records.release(record.id)
         return Settled(record, summary, promotion, history, requeue)

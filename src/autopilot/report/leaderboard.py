@@ -7,9 +7,18 @@ from typing import Any
 from autopilot.analysis.promotion import Promotion
 from autopilot.analysis.ranking import leaderboard_rows
 from autopilot.objective import Objective
-from autopilot.workspace.atomic import atomic_write_json
+from autopilot.workspace.atomic import atomic_write_json, read_json
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import RunView
+
+
+def read_champion(ws: Workspace) -> str | None:
+    """The champion leaderboard.json names (None when there is none, or no readable file)."""
+    try:
+        best = read_json(ws.leaderboard).get("best")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return best if isinstance(best, str) else None
 
 
 def write_leaderboard(

@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,12 +38,13 @@ def _umask() -> int:
     return mask
 
 
+def json_text(data: Any) -> str:
+    """The text of every JSON file the loop writes (NaN refused: not JSON)."""
+    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    atomic_write_text(path, json_text(data))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -61,15 +63,17 @@ def _fsync_dir(folder: Path) -> None:
 
 MAX_LINE_BYTES = 1 << 20  # one JSON line of metrics or an episode is a few hundred bytes; longer ones are skipped
 MAX_READ_BYTES = 256 << 20  # what the loop reads of one trainer output file at most (resources.max_output_mb)
+MAX_RECORD_BYTES = 16 << 20  # a record, case, config, summary or note is kilobytes; no JSON file read is larger
 
 
 class UnsafeFile(OSError):
-    """A file the loop will not read: a symbolic link, or not a regular file (a FIFO, /dev/zero)."""
+    """A file the loop will not read: a symbolic link, not a regular file (a FIFO, /dev/zero), or over its cap."""
 
 
 def open_regular(path: Path) -> BinaryIO:
     """``path`` opened for reading, refusing symbolic links and anything that is not a regular file, so a
-    trainer cannot point the loop at a file outside its run folder or at an endless device."""
+    trainer cannot point the loop at a file outside its run folder, at an endless device or at a FIFO that
+    never answers (opened non-blocking: a FIFO without a writer does not hang the open)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -78,6 +82,34 @@ def open_regular(path: Path) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_bytes(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> bytes:
+    """Every byte of ``path``, a regular file not reached through a final link, of at most ``max_bytes``:
+    the one way the loop reads a whole file (``UnsafeFile`` otherwise, an ``OSError``)."""
+    with open_regular(path) as handle:
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise UnsafeFile(f"{path.name} is larger than the {max_bytes / 2**20:.0f} MiB the loop reads")
+    return raw
+
+
+def read_text(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> str:
+    """:func:`read_bytes` decoded as UTF-8 (undecodable bytes replaced: a text is shown, never trusted)."""
+    return read_bytes(path, max_bytes).decode("utf-8", errors="replace")
+
+
+def read_json(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> Any:
+    """The JSON in ``path``, read with :func:`read_bytes`'s limits."""
+    return json.loads(read_bytes(path, max_bytes).decode("utf-8"))
+
+
+def read_tail(path: Path, max_bytes: int) -> bytes:
+    """The last ``max_bytes`` of ``path`` (a regular file, as :func:`open_regular` opens it)."""
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - max_bytes))
+        return handle.read(max_bytes)
 
 
 def file_problem(path: Path, max_bytes: int = MAX_READ_BYTES) -> tuple[bool, str] | None:
@@ -98,11 +130,10 @@ def file_problem(path: Path, max_bytes: int = MAX_READ_BYTES) -> tuple[bool, str
     return None
 
 
-def read_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> list[dict[str, Any]]:
-    """The JSON objects of a .jsonl file, read line by line: a torn last line (a killed writer) and lines
-    over ``MAX_LINE_BYTES`` are skipped, reading stops after ``max_bytes``, and a link or a file that is not
-    regular reads as empty (``file_problem`` says why)."""
-    out: list[dict[str, Any]] = []
+def iter_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a .jsonl file, one at a time (memory bounded by one line, not the file): a torn last
+    line (a killed writer) and lines over ``MAX_LINE_BYTES`` are skipped, reading stops after ``max_bytes``, and
+    a link or a file that is not regular reads as empty (``file_problem`` says why)."""
     try:
         with open_regular(path) as handle:
             read = 0
@@ -121,29 +152,20 @@ def read_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> list[dict[str, An
                 except (ValueError, RecursionError):  # a torn or hostile line: skipped
                     continue
                 if isinstance(item, dict):
-                    out.append(item)
+                    yield item
     except OSError:
-        return out
-    return out
+        return
 
 
-def read_json_regular(path: Path, max_bytes: int = MAX_READ_BYTES) -> Any:
-    """``read_json`` for a file a trainer wrote: refuses links and non-regular files, and oversize files."""
-    with open_regular(path) as handle:
-        raw = handle.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise UnsafeFile(f"{path.name} is larger than {max_bytes} bytes")
-    return json.loads(raw.decode("utf-8"))
+def read_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> list[dict[str, Any]]:
+    """Every object :func:`iter_jsonl` yields, as a list."""
+    return list(iter_jsonl(path, max_bytes))
 
 
 def last_metrics_line(path: Path, max_bytes: int = 65_536) -> dict[str, Any] | None:
     """The newest complete line of a metrics.jsonl (read from its tail), or None."""
     try:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+        lines = read_tail(path, max_bytes).decode("utf-8", errors="replace").splitlines()
     except OSError:
         return None
     for line in reversed(lines):

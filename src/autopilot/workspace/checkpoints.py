@@ -75,6 +75,9 @@ def apply_save_strategy(ws: Workspace, history: list[RunView], strategy: str, co
         if view.state in ("running", "pending"):
             continue  # a live run's checkpoints are its own business until it ends
         run_dir = ws.runs / view.id
+        if run_dir.is_symlink() or not run_dir.is_dir():
+            out.refused.append(f"run {view.id}: its folder is a link or not a folder; nothing deleted")
+            continue
         folder = RunFolder(run_dir).checkpoints
         if not folder.exists() and not folder.is_symlink():
             continue

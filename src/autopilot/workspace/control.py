@@ -6,7 +6,7 @@ Each control is a small file in the workspace, so it works while a loop runs and
 from __future__ import annotations
 
 from autopilot.ids import utc_now
-from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json
+from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_json, read_text
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView
@@ -21,7 +21,7 @@ class ControlError(ValueError):
 
 def pause_reason(ws: Workspace) -> str | None:
     try:
-        return ws.pause_file.read_text(encoding="utf-8", errors="replace").strip() or "paused (no reason given)"
+        return read_text(ws.pause_file).strip() or "paused (no reason given)"
     except FileNotFoundError:
         return None
     except OSError as exc:  # a folder or an unreadable file in its place still means: do not start runs

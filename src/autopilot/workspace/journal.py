@@ -11,7 +11,10 @@ import re
 from pathlib import Path
 
 from autopilot.ids import utc_now
+from autopilot.workspace.atomic import read_text
 from autopilot.workspace.secrets import redact
+
+MAX_JOURNAL_BYTES = 64 << 20  # a line per event: years of studies; a larger file is not the loop's
 
 KEY_RE = re.compile(r"\[([^\]]+)\]\s*$")
 
@@ -24,7 +27,7 @@ class Journal:
     def _known(self) -> set[str]:
         if self._keys is None:
             try:
-                text = self.path.read_text(encoding="utf-8")
+                text = read_text(self.path, MAX_JOURNAL_BYTES)
             except OSError:
                 text = ""
             self._keys = {m.group(1) for line in text.splitlines() if (m := KEY_RE.search(line))}
@@ -50,6 +53,6 @@ class Journal:
 
     def lines(self) -> list[str]:
         try:
-            return [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.startswith("- ")]
+            return [ln for ln in read_text(self.path, MAX_JOURNAL_BYTES).splitlines() if ln.startswith("- ")]
         except OSError:
             return []

@@ -6,7 +6,6 @@ plain JSON.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autopilot.ids import utc_now
-from autopilot.workspace.atomic import atomic_write_json
+from autopilot.workspace.atomic import atomic_write_json, read_json
 from autopilot.workspace.secrets import redact_all
 
 FAILURE_CLASSES = (
@@ -67,14 +66,14 @@ class FailureEntry:
 
 def _unreadable(path: Path) -> bool:
     try:
-        return not isinstance(json.loads(path.read_text(encoding="utf-8")), list)
+        return not isinstance(read_json(path), list)
     except (OSError, ValueError, RecursionError):
         return True
 
 
 def read_failures(path: Path) -> list[dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except (OSError, ValueError, RecursionError):
         return []
     return data if isinstance(data, list) else []

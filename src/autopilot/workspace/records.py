@@ -8,18 +8,20 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 import socket
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autopilot.config import parse_json_object
-from autopilot.ids import utc_now
-from autopilot.workspace.atomic import atomic_write_json, read_json
+from autopilot.ids import is_run_id, utc_now
+from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, json_text, read_bytes, read_json
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.ledger import DAMAGED_LEDGER_PREFIX, FailureEntry, add_failure, read_failures
-from autopilot.workspace.run_folder import RunFolder
+from autopilot.workspace.run_folder import RUN_FILE, RunFolder
 from autopilot.workspace.secrets import redact_all
 
 RUN_STATES = ("pending", "running", "complete", "failed", "timeout", "killed", "pruned")
@@ -154,6 +156,14 @@ class RunView:
         return bool((self.summary or {}).get("feasible", False))
 
 
+@dataclass
+class Restored:
+    """What :meth:`Records.restore_records` undid: whether the run folder itself was replaced, one line each."""
+
+    folder_replaced: bool
+    lines: list[str]
+
+
 class Records:
     """Reads and writes the record files of one workspace."""
 
@@ -163,6 +173,9 @@ class Records:
         # at hundreds of runs parsing every record again is most of its own time. A file rewritten (atomically:
         # a new inode) or touched reads again.
         self._parsed: dict[Path, tuple[tuple[int, int, int], Any]] = {}
+        # run id -> {file name: the text this loop wrote}: the record files of the runs in flight, kept so a
+        # trainer that rewrites them in its own folder (its case_id, its config) is undone when it ends.
+        self._sealed: dict[str, dict[str, str]] = {}
 
     def _read(self, path: Path) -> Any:
         """``path``'s JSON (None when missing or damaged), parsed once per version of the file."""
@@ -183,15 +196,76 @@ class Records:
         return self.ws.runs / run_id
 
     def write_run(self, record: RunRecord) -> None:
-        atomic_write_json(RunFolder(self.run_dir(record.id)).run_json, redact_all(record.to_dict()))
+        self.write_record(record.id, RUN_FILE, redact_all(record.to_dict()))
+
+    def write_record(self, run_id: str, name: str, data: Any) -> None:
+        """Write one of the loop's own files of a run (``run.json``, ``config.json``...) and remember what was
+        written, for :meth:`restore_records`."""
+        text = json_text(data)
+        atomic_write_text(self.run_dir(run_id) / name, text)
+        self._sealed.setdefault(run_id, {})[name] = text
+
+    def release(self, run_id: str) -> None:
+        """Forget the copies of a settled run's records (its trainer has ended; the files are final)."""
+        self._sealed.pop(run_id, None)
+
+    def restore_records(self, run_id: str) -> Restored:
+        """Put back what this loop wrote in a run folder, once its trainer has ended: a run folder replaced by a
+        link (or by anything that is not a folder) is removed, never followed, and made again; a record file
+        the trainer changed is rewritten."""
+        sealed = dict(self._sealed.get(run_id, {}))
+        run_dir = self.run_dir(run_id)
+        undone = []
+        try:
+            info = run_dir.lstat()
+            replaced = not stat.S_ISDIR(info.st_mode)
+        except FileNotFoundError:
+            replaced = True
+        if replaced:
+            target = os.readlink(run_dir) if run_dir.is_symlink() else ""
+            if run_dir.is_symlink() or run_dir.exists():
+                run_dir.unlink()  # the link itself (or a file), never what it points to
+            run_dir.mkdir(parents=True)
+            where = f" to {target[:200]}" if target else ""
+            undone.append(f"the run folder was replaced{where}; removed (nothing followed) and made again")
+        for name, text in sealed.items():
+            path = run_dir / name
+            try:
+                same = read_bytes(path) == text.encode("utf-8")
+            except OSError:
+                same = False
+            if not same:
+                atomic_write_text(path, text)
+                if not replaced:
+                    undone.append(f"{name} was changed by the trainer; the loop's own restored")
+        return Restored(replaced, undone)
 
     def read_run(self, run_id: str) -> RunRecord:
+        written = self._sealed.get(run_id, {}).get(RUN_FILE)
+        if written is not None:  # this loop's own copy: what is on disk may have been rewritten by the trainer
+            return RunRecord.from_dict(json.loads(written))
         return RunRecord.from_dict(read_json(RunFolder(self.run_dir(run_id)).run_json))
 
     def run_ids(self) -> list[str]:
+        """The runs: real folders (not links) named as run ids, holding a run.json."""
         if not self.ws.runs.is_dir():
             return []
-        return sorted(p.name for p in self.ws.runs.iterdir() if RunFolder(p).run_json.is_file())
+        return sorted(
+            p.name
+            for p in self.ws.runs.iterdir()
+            if is_run_id(p.name) and not p.is_symlink() and RunFolder(p).run_json.is_file()
+        )
+
+    def strays(self) -> list[str]:
+        """One line per entry of runs/ that holds a run.json but is not counted as a run (a link, a bad name)."""
+        if not self.ws.runs.is_dir():
+            return []
+        counted = set(self.run_ids())
+        return [
+            f"runs/{p.name[:80]} is {'a symbolic link' if p.is_symlink() else 'not named as a run'}: left out"
+            for p in sorted(self.ws.runs.iterdir())
+            if p.name not in counted and RunFolder(p).run_json.is_file()
+        ]
 
     def history(self) -> list[RunView]:
         """Every run in time order, with its override and (when analysed) its summary. A run whose run.json
@@ -288,7 +362,7 @@ class Records:
 
 def _read_optional(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path)
     except (OSError, ValueError, RecursionError):
         return None
 
