@@ -146,3 +146,53 @@ def test_the_product_never_imports_the_benchmarks() -> None:
         named = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         named += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [m for m in named if m == "benchmarks" or m.startswith("benchmarks.")], module_name(path)
+
+
+# Whole-file reads go through workspace/atomic.py (regular files only, no final link, non-blocking, capped): a
+# trainer can put a link to /dev/zero or a FIFO in place of any file the loop reads. /proc is read as it is.
+READERS = "autopilot.workspace.atomic"
+RAW_READS = ("read_text", "read_bytes")
+
+
+def raw_reads(source: str) -> list[str]:
+    """Every read in ``source`` that bypasses the bounded readers: ``Path.read_text/read_bytes``, ``open(...)``
+    and ``path.open()`` for reading (a write mode is fine), except of /proc."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        mode = node.args[0] if isinstance(func, ast.Attribute) and node.args else None
+        if isinstance(func, ast.Name) and func.id == "open":
+            mode = node.args[1] if len(node.args) > 1 else None
+        elif not (isinstance(func, ast.Attribute) and func.attr in (*RAW_READS, "open")):
+            continue
+        receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
+        if "proc" in receiver.lower() or receiver.startswith(("os", "subprocess")):
+            continue
+        written = isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax")
+        if not written:
+            found.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_every_file_the_package_reads_is_read_through_the_bounded_readers() -> None:
+    offenders = {
+        module_name(path): found
+        for path in PACKAGE.rglob("*.py")
+        if module_name(path) != READERS and (found := raw_reads(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}
+
+
+def test_the_read_check_names_a_raw_read_and_passes_writes_and_proc() -> None:
+    source = (
+        "from pathlib import Path\n"
+        "a = Path('x').read_text()\n"
+        "b = open('y')\n"
+        "with Path('z').open('rb') as f: pass\n"
+        "Path('w').open('a')\n"
+        "open('v', 'w')\n"
+        "(PROC / '1' / 'stat').read_text()\n"
+    )
+    assert [line.split(":")[0] for line in raw_reads(source)] == ["line 2", "line 3", "line 4"]

@@ -33,6 +33,7 @@ from autopilot.workspace.control import ControlError, clear_rollback, pause, res
 from autopilot.workspace.layout import Workspace, resolve_workspace
 from autopilot.workspace.lock import WorkspaceLocked
 from autopilot.workspace.records import Records, RunView
+from autopilot.workspace.secrets import reexec_without_secrets, take_held
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -335,6 +336,8 @@ def _loop(args: argparse.Namespace, scaffold_missing: bool = False) -> Loop:
 def cmd_run(args: argparse.Namespace) -> int:
     """``run`` iterates (scaffolding a missing workspace); ``step`` runs what is pending, proposes, exits."""
     loop = _loop(args, scaffold_missing=args.command == "run")
+    if getattr(args, "may_reexec", False):  # autopilot.yaml is read: every secret name is known
+        reexec_without_secrets(sys.argv)
     result = loop.run() if args.command == "run" else loop.step()
     print(result.message, file=sys.stderr if result.exit_code else sys.stdout)
     if loop.ws.leaderboard.exists():
@@ -498,7 +501,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    take_held()  # secrets handed over by a re-execution of this command (run, step)
     args = build_parser().parse_args(argv)
+    args.may_reexec = argv is None  # the real command line, not a call from Python
     try:
         code: int = args.func(args)
         sys.stdout.flush()  # inside the try: a reader that left (``| head``) is not an error of ours

@@ -59,6 +59,30 @@ elif attack == "leak":  # the last stderr line carries the key it was given
     sys.exit(1)
 elif attack == "env":  # report which secret variables it was given
     summary["metrics"]["has_key"] = float("OPENAI_API_KEY" in os.environ)
+elif attack == "records_to_zero":  # the loop's own records become links to an endless device; metrics a FIFO
+    for name in ("run.json", "config.json", "override.json", "config_diff.json", "summary.json"):
+        (run_dir / name).unlink(missing_ok=True)
+        os.symlink("/dev/zero", run_dir / name)
+    metrics.unlink()
+    os.mkfifo(metrics)
+elif attack == "rewrite_records":  # the trainer rewrites its own record: another case id, another config
+    record = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**record, "case_id": "forged", "state": "complete"}))
+    (run_dir / "config.json").write_text(json.dumps({**config, "train": {**train, "x": 99.0}}))
+elif attack == "replace_run_dir":  # the run folder itself becomes a link to a folder of someone else's weights
+    moved = run_dir.with_name(run_dir.name + "-moved")
+    run_dir.rename(moved)
+    os.symlink(outside, run_dir)
+    (moved / "trainer_summary.json").write_text(json.dumps(summary))
+    sys.exit(0)
+elif attack == "secret_probe":  # look for MY_TOKEN in its environment and in the loop's; leak what it finds
+    token = os.environ.get("MY_TOKEN")
+    loop_environ = Path(f"/proc/{os.getppid()}/environ").read_bytes()
+    summary["metrics"]["has_token"] = float(token is not None)
+    summary["metrics"]["loop_environ_has_token"] = float(b"MY_TOKEN=" in loop_environ)
+    if token:
+        print(f"the token is {token}", flush=True)
+        summary["metrics"][f"metric_{token}"] = 1.0
 elif attack == "rename_workspace":  # the workspace vanishes while the loop runs
     workspace = run_dir.parent.parent
     workspace.rename(workspace.with_name(workspace.name + "-moved"))

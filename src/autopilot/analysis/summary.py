@@ -18,7 +18,7 @@ from autopilot.analysis.behavior import analyse_behavior
 from autopilot.analysis.stats import bootstrap_difference, bootstrap_mean, verdict
 from autopilot.experiment.behavior_rules import parse_rules
 from autopilot.objective import Objective
-from autopilot.workspace.atomic import read_json, read_jsonl
+from autopilot.workspace.atomic import read_curve, read_json, read_jsonl
 from autopilot.workspace.records import RunView
 from autopilot.workspace.run_folder import RunFolder
 
@@ -70,7 +70,8 @@ def map_metrics(raw: dict[str, Any], mapping: dict[str, str]) -> dict[str, float
     """Apply ``trainer.metrics`` (autopilot name -> trainer key); non-finite or non-numeric values -> None."""
     out: dict[str, float | None] = {}
     for key, value in raw.items():
-        out[key] = _number(value)
+        if isinstance(key, str) and key.isprintable():  # a name is shown on the console and in the report
+            out[key] = _number(value)
     for name, key in mapping.items():
         if key in raw or name not in raw:  # a name the trainer reports itself stands when the mapped key is absent
             out[name] = _number(raw.get(key))
@@ -182,7 +183,7 @@ def analyse(
         "verdict": verdicts,
         "deltas": deltas,
         "behavioral_analysis": analyse_behavior(
-            metrics, read_jsonl(folder.metrics), objective.metric, parse_rules(behavior_rules)
+            metrics, read_curve(folder.metrics), objective.metric, parse_rules(behavior_rules)
         ),
         "steps": steps,
         "wall_s": trainer.get("wall_s"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from autopilot.executors.base import Job, OnFinish, OnStart, TrialOutcome, TrialSpec
 from autopilot.executors.processes import end_trial_processes
 from autopilot.workspace.run_folder import METRICS_FILE
+from autopilot.workspace.secrets import StreamRedactor
 
 HEARTBEAT_FILE = METRICS_FILE
 PRUNE_CHECK_S = 2.0
@@ -175,6 +176,8 @@ class CappedLog:
         self.tail_limit = limit - limit // 2
         self.tail: collections.deque[bytes] = collections.deque()
         self.tail_bytes = self.dropped = self.received = 0
+        self.redactor = StreamRedactor()  # a trainer given a secret (trainer.env_passthrough) may print it
+        self.write_error: str | None = None  # the log could not be written (a full disk): output is drained
         self.read_fd, self.write_fd = os.pipe()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._pump, daemon=True)
@@ -193,11 +196,11 @@ class CappedLog:
             if not chunk:
                 return
             self.received += len(chunk)
+            chunk = self.redactor.feed(chunk)
             if self.head_left > 0:
                 head, chunk = chunk[: self.head_left], chunk[self.head_left :]
-                self.file.write(head)
-                self.file.flush()
                 self.head_left -= len(head)
+                self._write(head)
             if chunk:
                 self.tail.append(chunk)
                 self.tail_bytes += len(chunk)
@@ -217,11 +220,24 @@ class CappedLog:
         if len(tail) > self.tail_limit:
             self.dropped += len(tail) - self.tail_limit
             tail = tail[-self.tail_limit :]
+        tail += self.redactor.flush()
         if self.dropped:
             note = f"\n[autopilot: {self.dropped} bytes of output dropped here (resources.max_log_mb)]\n"
-            self.file.write(note.encode())
-        self.file.write(tail)
-        self.file.close()
+            self._write(note.encode())
+        self._write(tail)
+        with contextlib.suppress(OSError):
+            self.file.close()
+
+    def _write(self, data: bytes) -> None:
+        """Write to the log; a failed write (a full disk) is remembered once and the output still drained, so
+        the trainer never blocks on a pipe nobody reads."""
+        if self.write_error is not None or not data:
+            return
+        try:
+            self.file.write(data)
+            self.file.flush()
+        except OSError as exc:
+            self.write_error = f"{self.file.name}: {exc.strerror or exc}"
 
 
 def _die_with_parent() -> None:

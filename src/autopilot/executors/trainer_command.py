@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autopilot.experiment.schema import TrainerSpec
 from autopilot.trainers.protocol import CONFIG_FILE, protocol_env
-from autopilot.workspace.secrets import secret_env_names
+from autopilot.workspace.secrets import secret_env_names, secret_value
 
 
 def trainer_argv(trainer: TrainerSpec, run_dir: Path) -> list[str]:
@@ -34,6 +34,8 @@ def trainer_env(trainer: TrainerSpec, run_dir: Path) -> dict[str, str]:
     ``trainer.env_passthrough`` names them, plus the trainer protocol's variables."""
     hidden = secret_env_names() - set(trainer.env_passthrough)
     env = {k: v for k, v in os.environ.items() if k not in hidden}
+    # A secret the trainer is meant to have, held by this process (not in its environment after the re-exec).
+    env.update({name: value for name in trainer.env_passthrough if (value := secret_value(name))})
     env.update({**protocol_env(run_dir), "PYTHONUNBUFFERED": "1"})
     # A trainer under another interpreter (trainer.python) must still import this package's driver, and
     # nothing else of this interpreter's: a folder holding only ``autopilot`` goes first on its path.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -149,7 +150,7 @@ def experiment_from_dict(raw: Any, path: Path | str = "autopilot.yaml") -> Exper
         raw = {}
     if not isinstance(raw, dict):
         raise ExperimentError(path, [f"top level must be a mapping of sections, got {type(raw).__name__}"])
-    errors: list[str] = []
+    errors: list[str] = control_characters(raw)
     data = dict(raw)
     space_raw, rules_raw = data.pop("search_space", None), data.pop("rules", [])
     exp = _build(Experiment, data, "", errors)
@@ -163,12 +164,38 @@ def experiment_from_dict(raw: Any, path: Path | str = "autopilot.yaml") -> Exper
     errors += _cross_checks(exp)
     if errors:
         raise ExperimentError(path, errors)
-    register_secret_env([exp.proposer.llm.api_key_env])  # its value is redacted from every record
+    register_secret_env([exp.proposer.llm.api_key_env, *exp.secrets])  # its value is redacted from every record
     return exp
 
 
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline are text; the rest would print raw
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def control_characters(value: Any, where: str = "") -> list[str]:
+    """One error per key or string anywhere in the document holding a control character (NUL, escape...): a
+    key or metric name is printed to the console and the report, where such bytes would act, not show."""
+    out = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            dotted = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and CONTROL_RE.search(key):
+                out.append(f"{where or 'top level'}: key {key!r} holds a control character; names are printable text")
+            out += control_characters(item, dotted)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            out += control_characters(item, f"{where}[{i}]")
+    elif isinstance(value, str) and CONTROL_RE.search(value):
+        out.append(f"{where}: {value[:80]!r} holds a control character; values are printable text")
+    return out[:20]
+
+
 def _cross_checks(exp: Experiment) -> list[str]:
-    errors = []
+    errors = [
+        f"secrets[{i}]: {name!r} is not an environment variable name (letters, digits, _; not a digit first)"
+        for i, name in enumerate(exp.secrets)
+        if not ENV_NAME_RE.match(name)
+    ]
     problem = proposer_problem(exp.proposer.name)
     if problem:
         errors.append(problem)
@@ -217,7 +244,7 @@ def _build(cls: Any, data: Any, prefix: str, errors: list[str]) -> Any:
         data = {}
     if not isinstance(data, dict):
         errors.append(f"{where}: must be a mapping, got {type(data).__name__}")
-        return cls()
+        return _INVALID  # not cls(): a section with a required field (a constraint's metric) has no default
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "search_space"}
     for key in data:

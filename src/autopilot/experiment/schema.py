@@ -183,6 +183,9 @@ class Experiment:
     analysis: AnalysisSpec = field(default_factory=AnalysisSpec)
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     tracking: Tracking = field(default_factory=Tracking)
+    # Environment variables whose values are secrets, besides the LLM keys (always secret): kept out of
+    # trainers' environments (unless trainer.env_passthrough names one) and redacted from every file and log.
+    secrets: list[str] = field(default_factory=list)
 
     @property
     def space(self) -> SearchSpace:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
-from autopilot.executors.processes import end_trial_processes
+from autopilot.executors.processes import end_trial_processes, group_members
 from autopilot.experiment.loader import Loaded
 from autopilot.ids import utc_now
 from autopilot.loop.intake import Intake
@@ -543,12 +544,25 @@ def _end_orphans(record: RunRecord) -> None:
 
     if record.host != socket.gethostname():
         return
-    group = None
-    try:  # the pid may have been reused since: only a process carrying this run's id is ours
-        if record.pid is not None and f"AUTOPILOT_RUN_ID={record.id}".encode() in Path(
-            f"/proc/{record.pid}/environ"
-        ).read_bytes().split(b"\0"):
-            group = record.pid
-    except OSError:
-        pass
-    end_trial_processes(group, record.id, wait_s=10.0)
+    group: int | None = None
+    members: tuple[int, ...] = ()
+    if record.pid is not None:
+        try:  # the pid may have been reused since: a live leader is ours only if it carries this run's id
+            ours = f"AUTOPILOT_RUN_ID={record.id}".encode() in Path(f"/proc/{record.pid}/environ").read_bytes().split(
+                b"\0"
+            )
+            group = record.pid if ours else None
+        except OSError:  # the leader is gone; its group lives on in the members it started
+            started = _epoch(record.started)
+            members = tuple(group_members(record.pid, started)) if started is not None else ()
+    end_trial_processes(group, record.id, wait_s=10.0, members=members)
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """A record's UTC time (``2026-01-01T00:00:00.123456Z``) as epoch seconds; None when absent or unreadable."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -21,7 +21,7 @@ from autopilot.analysis.guardrails import evaluate
 from autopilot.analysis.promotion import Promotion, best_estimates, decide
 from autopilot.config import to_dotted
 from autopilot.experiment.loader import Loaded
-from autopilot.workspace.atomic import read_jsonl
+from autopilot.workspace.atomic import read_curve
 from autopilot.workspace.budget import Budget, usage
 from autopilot.workspace.records import Case, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
@@ -203,7 +203,7 @@ class Scheduler:
         if pruner.exempt(1 + sum(v.id != run_dir.name for v in history)):  # its place in the study
             return None
         peers = [
-            read_jsonl(RunFolder(self.runs_dir / v.id).metrics)
+            read_curve(RunFolder(self.runs_dir / v.id).metrics)
             for v in history
             if v.state in ("complete", "pruned") and _total_steps(self.runs_dir / v.id) == total
         ]
@@ -212,7 +212,7 @@ class Scheduler:
 
         def check() -> str | None:
             with lock:
-                return pruner.prune(read_jsonl(metrics), total, peers)
+                return pruner.prune(read_curve(metrics), total, peers)
 
         return check
 

@@ -11,7 +11,6 @@ answer hands the whole batch to the GA.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from typing import Any
@@ -22,6 +21,7 @@ from autopilot.experiment.schema import LLMOptions
 from autopilot.proposers.base import Batch, Context, Proposal, Proposer, history_for_proposers
 from autopilot.proposers.ga import GAProposer
 from autopilot.workspace.records import RunView
+from autopilot.workspace.secrets import secret_value
 
 MAX_ANSWER_CHARS = 100_000  # longer answers are refused unread: no model needs that much for a batch
 CHARS_PER_TOKEN = 4
@@ -43,7 +43,7 @@ def redact(text: str, secret: str | None) -> str:
 
 
 def api_key(opts: LLMOptions) -> str | None:
-    return os.environ.get(opts.api_key_env) or None
+    return secret_value(opts.api_key_env)
 
 
 def check_configuration(opts: LLMOptions) -> list[str]:

@@ -17,7 +17,7 @@ from autopilot.analysis.promotion import decide
 from autopilot.config import to_dotted
 from autopilot.experiment.schema import Experiment
 from autopilot.space import OBJECTIVE_OWNED
-from autopilot.workspace.atomic import atomic_write_text, read_jsonl
+from autopilot.workspace.atomic import atomic_write_text, read_curve
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
@@ -134,7 +134,7 @@ def to_optuna(ws: Workspace, exp: Experiment, storage: str | None, study_name: s
 
 def _curve(run_dir: Path, metric: str) -> dict[int, float]:
     curve: dict[int, float] = {}
-    for line in read_jsonl(RunFolder(run_dir).metrics):
+    for line in read_curve(RunFolder(run_dir).metrics):
         value = (line.get("metrics") or {}).get(metric)
         step = line.get("step")
         if isinstance(step, int) and isinstance(value, int | float) and not isinstance(value, bool):

@@ -11,7 +11,7 @@ from autopilot.analysis.promotion import decide
 from autopilot.analysis.ranking import leaderboard_rows, ranked, why_empty
 from autopilot.experiment.schema import Experiment
 from autopilot.ids import utc_now
-from autopilot.workspace.atomic import atomic_write_text, last_metrics_line, read_jsonl
+from autopilot.workspace.atomic import atomic_write_text, last_metrics_line, read_curve
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView
 from autopilot.workspace.run_folder import RunFolder
@@ -49,7 +49,7 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
     top = ranked(history)[:5]
     figures = [
         plots.champion_so_far(history, {v.id: _steps(ws, v) for v in history}, promotion.timeline, metric),
-        plots.learning_curves({v.id: read_jsonl(RunFolder(ws.runs / v.id).metrics) for v in top}, metric),
+        plots.learning_curves({v.id: read_curve(RunFolder(ws.runs / v.id).metrics) for v in top}, metric),
         plots.funnel(top),
         plots.objective_vs_parameters(history, exp.space, baseline),
         plots.failures_over_time(history),

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from autopilot.workspace.atomic import read_jsonl
+from autopilot.workspace.atomic import read_curve
 from autopilot.workspace.run_folder import RunFolder
 
 TENSORBOARD_DIR = "tensorboard"
@@ -19,7 +19,7 @@ def mirror_metrics(run_dir: Path, summary: dict[str, Any] | None) -> Path | None
     from tensorboardX import SummaryWriter  # the tracking extra; imported only when tracking.tensorboard is on
 
     folder = RunFolder(run_dir)
-    lines = read_jsonl(folder.metrics)
+    lines = read_curve(folder.metrics)
     if not lines and not summary:
         return None
     out = run_dir / TENSORBOARD_DIR

@@ -6,6 +6,7 @@ so a loop killed at any instant leaves either the old file or the new one, never
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -14,9 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from autopilot.workspace.secrets import redact
+
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (same-folder temp file, fsync, ``os.replace``)."""
+    """Write ``text`` to ``path`` atomically (same-folder temp file, fsync, ``os.replace``), every secret
+    redacted (the one door of every file the loop writes: records, summaries, exports, the report)."""
+    text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -155,6 +160,53 @@ def iter_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> Iterator[dict[str
                     yield item
     except OSError:
         return
+
+
+MAX_CURVE_LINES = 20_000  # a curve of more lines is thinned evenly; plots, rungs and trends need no more
+MAX_CURVE_KEYS = 256  # numbers kept per line and per group (metrics, losses): a line of 10,000 keys is hostile
+
+
+def read_curve(path: Path, max_lines: int = MAX_CURVE_LINES) -> list[dict[str, Any]]:
+    """A metrics.jsonl as a learning curve in bounded memory, whatever the file's size: each line keeps only its
+    numbers (top level, and one level down as ``metrics`` and ``losses`` hold them), and once ``max_lines`` are
+    held every other one is dropped and only every second line after is kept (the last line is always kept),
+    so the curve spans the whole run at an even stride. Parsed once per version of the file (cached by its
+    inode, size and modification time): the report and the early-stopping check read the same curves often."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return []
+    return list(_curve(str(path), max_lines, info.st_ino, info.st_size, info.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=32)  # at most 32 x MAX_CURVE_LINES slim lines
+def _curve(path: str, max_lines: int, _inode: int, _size: int, _mtime_ns: int) -> tuple[dict[str, Any], ...]:
+    kept: list[dict[str, Any]] = []
+    stride, seen, last = 1, 0, None
+    for line in iter_jsonl(Path(path)):
+        last = line
+        if seen % stride == 0:
+            kept.append(_numbers(line))
+            if len(kept) >= max_lines:
+                kept, stride = kept[::2], stride * 2
+        seen += 1
+    if last is not None and (seen - 1) % stride != 0:
+        kept.append(_numbers(last))
+    return tuple(kept)
+
+
+def _numbers(line: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in list(line.items())[:MAX_CURVE_KEYS]:
+        if isinstance(value, dict):
+            out[key] = {k: v for k, v in list(value.items())[:MAX_CURVE_KEYS] if _is_number(v)}
+        elif _is_number(value):
+            out[key] = value
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def read_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autopilot.ids import utc_now
-from autopilot.workspace.atomic import atomic_write_json, read_json, read_jsonl
+from autopilot.workspace.atomic import atomic_write_json, read_curve, read_json
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import RunView
 from autopilot.workspace.run_folder import RunFolder
@@ -87,7 +87,7 @@ def steps_used(ws: Workspace, view: RunView) -> int:
     steps = (view.summary or {}).get("steps")
     if isinstance(steps, int) and not isinstance(steps, bool):
         return steps
-    lines = read_jsonl(RunFolder(ws.runs / view.id).metrics)
+    lines = read_curve(RunFolder(ws.runs / view.id).metrics)
     logged = [int(line["step"]) for line in lines if isinstance(line.get("step"), int)]
     return max(logged, default=0)
 

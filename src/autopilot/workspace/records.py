@@ -22,7 +22,7 @@ from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, jso
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.ledger import DAMAGED_LEDGER_PREFIX, FailureEntry, add_failure, read_failures
 from autopilot.workspace.run_folder import RUN_FILE, RunFolder
-from autopilot.workspace.secrets import redact_all
+from autopilot.workspace.secrets import redact, redact_all
 
 RUN_STATES = ("pending", "running", "complete", "failed", "timeout", "killed", "pruned")
 FINAL_STATES = frozenset({"complete", "failed", "timeout", "killed", "pruned"})
@@ -201,7 +201,7 @@ class Records:
     def write_record(self, run_id: str, name: str, data: Any) -> None:
         """Write one of the loop's own files of a run (``run.json``, ``config.json``...) and remember what was
         written, for :meth:`restore_records`."""
-        text = json_text(data)
+        text = redact(json_text(data))
         atomic_write_text(self.run_dir(run_id) / name, text)
         self._sealed.setdefault(run_id, {})[name] = text
 
@@ -225,7 +225,7 @@ class Records:
             target = os.readlink(run_dir) if run_dir.is_symlink() else ""
             if run_dir.is_symlink() or run_dir.exists():
                 run_dir.unlink()  # the link itself (or a file), never what it points to
-            run_dir.mkdir(parents=True)
+            run_dir.mkdir()  # runs/ itself gone (the workspace renamed) raises: never made again here
             where = f" to {target[:200]}" if target else ""
             undone.append(f"the run folder was replaced{where}; removed (nothing followed) and made again")
         for name, text in sealed.items():
@@ -322,7 +322,7 @@ class Records:
                 out.append((path, "a symbolic link or not a regular file"))
                 continue
             try:
-                data = parse_json_object(path.read_bytes(), path.name, allow_nan=False)
+                data = parse_json_object(read_bytes(path), path.name, allow_nan=False)
                 out.append((path, Case.parse(data, path.stem)))
             except (OSError, ValueError, TypeError) as exc:
                 out.append((path, str(exc)[:300] or type(exc).__name__))
