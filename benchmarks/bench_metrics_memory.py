@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -80,10 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         state = json.loads((run / "run.json").read_text())["state"]
     print(f"metrics.jsonl: {size:.0f} MB; the run ended {state}")
     print("| command | peak RSS (MB) | wall (s) |")
-    print("|---|---:|---:|")
+    print("| --- | --- | --- |")
     for name, (rss, wall) in rows:
         print(f"| `{name}` | {rss:.0f} | {wall:.1f} |")
-    print(f"own memory: ru_maxrss of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 
 

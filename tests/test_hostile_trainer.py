@@ -5,6 +5,7 @@ kill -9, every champion change journalled. Real processes, links, FIFOs and file
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socket
@@ -364,3 +365,43 @@ def test_hostile_experiment_values_are_one_clear_line_for_every_command(
     for command in ("status", "run"):
         done = cli(command, "-w", str(ws.root), cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, command
+
+
+def test_a_missing_trainer_command_and_a_bad_sampler_argument_stop_the_study_before_any_trial(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    experiment = yaml.safe_load(ws.experiment_file.read_text())
+    experiment["trainer"]["command"] = ["no-such-trainer-xyz", "{run_dir}"]
+    experiment["proposer"].update({"name": "optuna:TPESampler", "optuna": {"n_startup": 3}})
+    ws.experiment_file.write_text(yaml.safe_dump(experiment))
+    done = cli("run", "-w", str(ws.root), "--trials", "4", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "trainer.command[0]: 'no-such-trainer-xyz' is not an executable file" in done.stderr
+    assert "proposer.optuna.n_startup: not a keyword argument of optuna.samplers.TPESampler" in done.stderr
+    assert not any(ws.runs.iterdir())
+
+
+@pytest.mark.slow
+def test_a_study_whose_trials_all_failed_exits_1_with_the_reason(tmp_path: Path) -> None:
+    ws = make_ws(tmp_path / "ws")
+    baseline = json.loads(ws.baseline_file("quick").read_text())
+    baseline["train"]["behavior"] = "crash"
+    ws.baseline_file("quick").write_text(json.dumps(baseline))
+    done = cli("run", "-w", str(ws.root), "--trials", "2", "--proposer", "random", cwd=tmp_path)
+    assert len(runs(ws)) == 2 and all(v.state == "failed" for v in runs(ws))
+    assert done.returncode == 1
+    assert "none of its 2 trial(s) completed (crash; see failures.json)" in done.stderr
+
+
+def test_a_curve_of_any_length_is_held_in_bounded_lines_spanning_the_whole_run(tmp_path: Path) -> None:
+    from autopilot.workspace.atomic import read_curve
+
+    path = tmp_path / "metrics.jsonl"
+    with path.open("w") as f:
+        for step in range(10_001):
+            f.write(json.dumps({"step": step, "metrics": {"score": step / 10_000, "name": "text"}, "x": [1]}) + "\n")
+    curve = read_curve(path, max_lines=100)
+    assert len(curve) <= 101  # the thinned lines and the last one
+    steps = [line["step"] for line in curve]
+    assert steps[0] == 0 and steps[-1] == 10_000 and steps == sorted(steps)
+    assert len({b - a for a, b in itertools.pairwise(steps[:-1])}) == 1  # an even stride
+    assert curve[-1] == {"step": 10_000, "metrics": {"score": 1.0}}  # numbers only

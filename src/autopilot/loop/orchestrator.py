@@ -28,6 +28,7 @@ from autopilot.experiment.loader import Loaded
 from autopilot.ids import utc_now
 from autopilot.loop.intake import Intake
 from autopilot.loop.meta_review import meta_review
+from autopilot.loop.preflight import preflight_problems
 from autopilot.loop.prepare import Preparer, Rejection
 from autopilot.loop.progress import Progress
 from autopilot.loop.scheduler import Actions, Scheduler, batch_size, trial_equivalent
@@ -169,8 +170,27 @@ class Loop:
     # ------------------------------------------------------------------ entry points
 
     def run(self) -> LoopResult:
-        """``autopilot run``: iterate until the iteration count or the budget, a pause, a halt or a signal."""
-        return self._finish_report(self._guarded(self._run))
+        """``autopilot run``: iterate until the iteration count or the budget, a pause, a halt or a signal. A
+        study that cannot start exits 2 before any trial; one whose trials all failed exits 1."""
+        problems = preflight_problems(self.loaded, self.proposer_name)
+        if problems:
+            return LoopResult(2, "cannot start the study: " + "; ".join(problems), [])
+        return self._none_completed(self._finish_report(self._guarded(self._run)))
+
+    def _none_completed(self, result: LoopResult) -> LoopResult:
+        """``result``, or exit 1 when the loop ran trials and none of them completed (a CI job must not pass)."""
+        if result.exit_code != 0 or not result.runs:
+            return result
+        views = [view for run_id in result.runs if (view := self.records.view(run_id)) is not None]
+        if any(v.state in ("complete", "pruned") for v in views):
+            return result
+        classes = sorted({v.record.failure_class or v.state for v in views})
+        return LoopResult(
+            1,
+            f"{result.message}; but none of its {len(result.runs)} trial(s) completed "
+            f"({', '.join(classes)}; see failures.json)",
+            result.runs,
+        )
 
     def step(self) -> LoopResult:
         """``autopilot step``: run what is pending, then propose the next batch into cases/pending/, exit."""
