@@ -87,7 +87,11 @@ def _alive(pid: int) -> bool:
 def test_a_missing_trainer_program_is_trainer_not_found(tmp_path: Path) -> None:
     ws = make_ws(tmp_path / "ws", trainer={"command": ["/no/such/trainer", "{run_dir}"]})
     queue(ws, {"train.x": 0.1})
-    make_loop(ws).run()
+    loop = make_loop(ws)
+    result = loop.run()  # the pre-flight check names it before any trial
+    assert result.exit_code == 2 and "trainer.command[0]: '/no/such/trainer' is not an executable" in result.message
+    assert runs(ws) == []
+    loop.execute(loop.records.pending_cases())  # a program gone after the check: the trial says why
     [view] = runs(ws)
     assert view.state == "failed" and view.record.failure_class == "trainer_not_found"
 
@@ -202,7 +206,8 @@ def test_guardrail_halts_at_the_configured_rate_and_writes_pause(tmp_path: Path)
     result = loop.run()
     assert ws.pause_file.exists()
     assert "guardrail halt: fail rate 1.00 over the last 3 runs exceeds max_fail_rate 0.5" in ws.pause_file.read_text()
-    assert result.exit_code == 0 and result.message.startswith("paused: guardrail halt")
+    assert result.exit_code == 1 and result.message.startswith("paused: guardrail halt")  # no trial completed
+    assert "none of its 3 trial(s) completed (crash; see failures.json)" in result.message
     assert len(runs(ws)) == 3  # nothing more was proposed or run
     assert any("guardrail: halt" in line for line in loop.journal.lines())
 
