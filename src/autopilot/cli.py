@@ -28,7 +28,7 @@ from autopilot.report.export import puffer_flags, puffer_ini, run_rows, to_optun
 from autopilot.report.html import write_report
 from autopilot.report.leaderboard import write_leaderboard
 from autopilot.report.status import render_champion, render_leaderboard, render_status, workspace_status
-from autopilot.workspace.atomic import MAX_RECORD_BYTES, read_bytes
+from autopilot.workspace.atomic import MAX_RECORD_BYTES, UnsafeFile, read_bytes
 from autopilot.workspace.control import ControlError, clear_rollback, pause, resume, rollback
 from autopilot.workspace.layout import Workspace, resolve_workspace
 from autopilot.workspace.lock import WorkspaceLocked
@@ -269,6 +269,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     source = "<stdin>" if args.file == "-" else args.file
     try:
         raw = sys.stdin.buffer.read(MAX_RECORD_BYTES + 1) if args.file == "-" else read_bytes(Path(args.file))
+        if len(raw) > MAX_RECORD_BYTES:
+            raise UnsafeFile(f"larger than the {MAX_RECORD_BYTES >> 20} MiB the loop reads")
     except OSError as exc:
         raise CommandError(f"autopilot validate: cannot read {source}: {exc.strerror or exc}") from None
     override = parse_json_object(raw, source)

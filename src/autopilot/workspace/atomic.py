@@ -152,11 +152,7 @@ def iter_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> Iterator[dict[str
                         line = handle.readline(MAX_LINE_BYTES)
                         read += len(line)
                     continue
-                try:
-                    item = json.loads(line)
-                except (ValueError, RecursionError):  # a torn or hostile line: skipped
-                    continue
-                if isinstance(item, dict):
+                if (item := _json_object(line)) is not None:
                     yield item
     except OSError:
         return
@@ -220,11 +216,13 @@ def last_metrics_line(path: Path, max_bytes: int = 65_536) -> dict[str, Any] | N
         lines = read_tail(path, max_bytes).decode("utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    for line in reversed(lines):
-        try:
-            data = json.loads(line)
-        except (ValueError, RecursionError):  # a torn or hostile line: skipped
-            continue
-        if isinstance(data, dict):
-            return data
-    return None
+    return next((item for line in reversed(lines) if (item := _json_object(line)) is not None), None)
+
+
+def _json_object(line: str | bytes) -> dict[str, Any] | None:
+    """One JSON line as an object; None for a torn or hostile line, or one that is not an object."""
+    try:
+        item = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return item if isinstance(item, dict) else None

@@ -217,13 +217,13 @@ class Records:
         run_dir = self.run_dir(run_id)
         undone = []
         try:
-            info = run_dir.lstat()
-            replaced = not stat.S_ISDIR(info.st_mode)
+            mode: int | None = run_dir.lstat().st_mode
         except FileNotFoundError:
-            replaced = True
+            mode = None
+        replaced = mode is None or not stat.S_ISDIR(mode)
         if replaced:
-            target = os.readlink(run_dir) if run_dir.is_symlink() else ""
-            if run_dir.is_symlink() or run_dir.exists():
+            target = os.readlink(run_dir) if mode is not None and stat.S_ISLNK(mode) else ""
+            if mode is not None:
                 run_dir.unlink()  # the link itself (or a file), never what it points to
             run_dir.mkdir()  # runs/ itself gone (the workspace renamed) raises: never made again here
             where = f" to {target[:200]}" if target else ""
