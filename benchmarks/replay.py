@@ -1,73 +1,49 @@
-"""Pruning and pick rules judged on real recorded trainings, not on a model of them (the replay set).
+"""Early stopping and the pick judged on real recorded trainings, not on a model of them, through the
+product's own loop (``autopilot run --trials N`` on the simulated backend).
 
-    .venv/bin/python -m benchmarks.replay --studies 400 --first-seed 100
+    .venv/bin/python -m benchmarks.replay --studies 100 --first-seed 1000
 
-**Pruning.** A replayed study takes the recorded runs that have learning curves with the episodes behind each
-point (benchmarks/data/drone_runs_v2.jsonl and drone_replicates.jsonl, or ``--data``), in a random order (or
-``--order improving``: later trials tend to be better, as a model-based search's are), as its trials; a rule
-sees each trial's real metrics lines one by one with the earlier trials as peers, exactly as the loop asks it,
-and may stop it. Reported per rule: the share of steps it saved, how often it stopped a run that ended in the
-top decile of the study's runs (by held-out success), and the best held-out success among the runs it let finish
-against the best of all (regret).
+A replayed study is a whole study of the loop whose trials "train" by replaying recorded runs: the first new
+config the loop proposes takes the first recorded config of the study's order (random, or ``--order improving``:
+later trials tend to be better, as a model-based search's are), the next new config the next one, and a re-run
+of a config (a confirmation, a final re-run: another training seed) takes another recorded seed of it. The runs
+come from benchmarks/data/drone_runs_v2.jsonl and drone_replicates.jsonl (or ``--data``): their real metrics
+lines (success, grip and carry rates, the episodes behind each point) are written one by one, the loop's
+early-stopping rule reads them as it reads a trainer's, and its held-out episodes are the run's.
 
-**Pick.** Configs run on several training seeds (drone_replicates.jsonl plus the original run) stand in for a
-study's trials: a replayed study draws ``--configs`` of them, one seed's run each as its trial, and the top
-configs' re-runs as the loop's budget reserve queues them (another seed's run); a rule picks the champion, whose
-true quality is the mean held-out success of that config's runs the study did not see. Rules: the loop's pick
-(empirical-Bayes estimate with the seed rule) and the best single evaluation (what a user picking by hand, or
-Optuna's ``best_trial``, takes).
+**Pruning** (``--rules``; every rule is an ``early_stopping`` section of autopilot.yaml): the share of the step
+budget it saved, how often it stopped a run that ended in the top decile of the study's runs (by held-out
+success), the regret of the best run it let finish against the best of all.
+
+**Pick** (configs recorded on 3+ seeds): a study of ``--pick-trials`` trials; the champion's true quality is the
+mean held-out success of its config's recorded runs the study did not see, against that of the best single
+evaluation (what a user picking by hand, or Optuna's ``best_trial``, takes).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import multiprocessing
 import sys
 import tempfile
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autopilot.analysis.early_stopping import SuccessiveHalvingPruner
-from autopilot.analysis.promotion import decide
 from autopilot.analysis.stats import bootstrap_mean
-from autopilot.loop.scheduler import final_reruns, reserve_trials
-from autopilot.objective import Objective
-from autopilot.workspace.records import RunRecord, RunView
+from autopilot.config import to_dotted
+from autopilot.experiment.loader import load
+from autopilot.workspace.layout import Workspace
+from autopilot.workspace.records import Records, read_config
 from benchmarks.provenance import header
-from benchmarks.surrogate import Run, load_runs, recorded_set
-
-
-def make_run(
-    runs: Path,
-    i: int,
-    successes: np.ndarray,
-    parent: str | None,
-    overrides: dict[str, Any] | None = None,
-    steps: int | None = None,
-) -> RunView:
-    """A completed run on disk as the promotion rule reads it: its evaluation episodes and its summary."""
-    run_id = f"2026-01-01T{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}Z-{i:06x}"
-    (runs / run_id).mkdir(parents=True)
-    lines = "".join(json.dumps({"success": bool(s)}) + "\n" for s in successes)
-    (runs / run_id / "eval_episodes.jsonl").write_text(lines)
-    record = RunRecord(
-        id=run_id,
-        case_id=f"c{i}",
-        state="complete",
-        tags=["confirm"] if parent else [],
-        parent_ids=[parent] if parent else [],
-        created=f"2026-01-01T00:00:00.{i:06d}Z",
-    )
-    score = float(successes.mean())
-    summary = {"metrics": {"success_rate": score}, "score": score, "feasible": True, "steps": steps}
-    return RunView(record, overrides or {}, summary)
+from benchmarks.simulated import Training, model_keys, simulated_study
+from benchmarks.surrogate import Run, config_key, load_runs, recorded_set
 
 
 def lines_of(run: Run) -> list[dict[str, Any]]:
-    """The run's metrics lines as the pruner reads them: success, the other rates, the episodes behind each."""
+    """The run's metrics lines as its trainer logged them: success, the other rates, the episodes behind each."""
     return [
         {
             "step": max(1, int(f * run.steps)),
@@ -81,181 +57,138 @@ def lines_of(run: Run) -> list[dict[str, Any]]:
     ]
 
 
-class OptunaSuccessiveHalving:
-    """Optuna's ``SuccessiveHalvingPruner`` asked the loop's question: the finished and pruned trials are replayed
-    into a study with their intermediate values and the rung values Optuna would have recorded for them
-    (``completed_rung_k``: the value at the first step past each rung), this trial's lines are reported, then
-    ``should_prune``."""
+class Replayed:
+    """A landscape of recorded runs (the simulated backend's model): configs in ``order`` (groups of runs of
+    one config on several seeds), handed out to the loop's configs as they first come."""
 
-    def __init__(self, steps: int, reduction_factor: int = 2) -> None:
-        self.min_resource = max(1, steps // 8)
-        self.reduction_factor = reduction_factor
+    sps = 200_000.0  # about the built-in task's speed on 2 cores: only the virtual clock reads it
 
-    def rung_values(self, lines: list[dict[str, Any]]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        rung = 0
-        for x in lines:
-            while int(x["step"]) >= self.min_resource * self.reduction_factor**rung:
-                out[f"completed_rung_{rung}"] = float(x["metrics"]["success_rate"])
-                rung += 1
-        return out
+    def __init__(self, order: list[list[Run]], seed: int) -> None:
+        self.order = order
+        self.rng = np.random.default_rng([seed, 31])
+        self.group: dict[str, int] = {}  # the loop's config (without seed) -> its recorded group
+        self.seen: dict[int, list[int]] = {}  # group -> indices of its runs handed out
+        self.handed: dict[tuple[str, Any], tuple[int, Run]] = {}  # (config, training seed) -> (group, run)
+        self.reused = 0  # re-runs that found no unseen recorded seed (handed a seen run again)
 
-    def prune(self, lines: list[dict[str, Any]], total: int, peers: list[list[dict[str, Any]]]) -> str | None:
-        import optuna
-        from optuna.trial import TrialState, create_trial
+    @staticmethod
+    def _key(overrides: dict[str, Any]) -> str:
+        return config_key({k: v for k, v in overrides.items() if k != "train.total_timesteps"})
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        pruner = optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=self.min_resource, reduction_factor=self.reduction_factor
-        )
-        study = optuna.create_study(direction="maximize", pruner=pruner)
-        for peer in peers:
-            values = {int(x["step"]): float(x["metrics"]["success_rate"]) for x in peer}
-            done = max(values) >= total
-            study.add_trial(
-                create_trial(
-                    state=TrialState.COMPLETE if done else TrialState.PRUNED,
-                    value=values[max(values)] if done else None,
-                    intermediate_values=values,
-                    system_attrs=self.rung_values(peer),
-                )
-            )
-        trial = study.ask()
-        for key, value in self.rung_values(lines[:-1]).items():  # rungs it passed before this line
-            study._storage.set_trial_system_attr(trial._trial_id, key, value)
-        for x in lines:
-            trial.report(float(x["metrics"]["success_rate"]), int(x["step"]))
-        return "optuna successive halving" if trial.should_prune() else None
+    def _group_of(self, overrides: dict[str, Any]) -> int:
+        key = self._key(overrides)
+        if key not in self.group:
+            if len(self.group) == len(self.order):
+                raise ValueError(f"the study took more configs than the recorded set holds ({len(self.order)})")
+            self.group[key] = len(self.group)
+        return self.group[key]
 
+    def replayed(self, overrides: dict[str, Any]) -> tuple[int, Run] | None:
+        """The recorded config (group) and run a trial of these overrides (its training seed included) replayed."""
+        return self.handed.get((self._key(overrides), overrides.get("train.seed")))
 
-# Variants of a proposer: NAME+sha (the loop's successive halving, its default rungs), NAME+sha3 (rungs at a
-# quarter, half and three quarters), NAME+optuna_sha (Optuna's).
-PRUNERS: dict[str, Any] = {
-    "sha": lambda steps: SuccessiveHalvingPruner("success_rate"),
-    "sha3": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75)),
-    "sha_a": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.1, 0.25, 0.5, 0.75), min_delta=0.0),
-    "sha_b": lambda steps: SuccessiveHalvingPruner(
-        "success_rate", rungs=(0.1, 0.25, 0.5, 0.75), keep_fraction=1 / 3, min_delta=0.0
-    ),
-    "sha_c": lambda steps: SuccessiveHalvingPruner("success_rate", rungs=(0.25, 0.5, 0.75), min_delta=0.01),
-    # noise-aware: rank only, 2 standard errors, rungs at a third, half and three quarters, 1 trial in 4 exempt
-    "nsha": lambda steps: SuccessiveHalvingPruner(
-        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=2.0, exempt_every=4
-    ),
-    "nsha1": lambda steps: SuccessiveHalvingPruner(
-        "success_rate", rungs=(1 / 3, 0.5, 0.75), min_delta=0.0, min_se=1.0, exempt_every=4
-    ),
-    # the same, ranking by a denser early signal: success plus half the carry rate and a quarter of the grip rate
-    "nsha_dense": lambda steps: SuccessiveHalvingPruner(
-        "success_rate",
-        rungs=(1 / 3, 0.5, 0.75),
-        min_delta=0.0,
-        min_se=2.0,
-        exempt_every=4,
-        signal=(("success_rate", 1.0), ("carry_rate", 0.5), ("grip_rate", 0.25)),
-    ),
-    "optuna_sha": OptunaSuccessiveHalving,
-}
-# nsha_dense keeping a third at each rung (Hyperband's reduction factor 3): a candidate, measured and rejected
-PRUNERS["nsha_dense_k33"] = lambda steps: replace(PRUNERS["nsha_dense"](steps), keep_fraction=1 / 3)
+    def train(self, overrides: dict[str, Any], steps: int, episodes: int, rng: np.random.Generator) -> Training:
+        k = self._group_of(overrides)
+        seen = self.seen.setdefault(k, [])
+        unseen = [j for j in range(len(self.order[k])) if j not in seen]
+        if unseen:
+            j = int(self.rng.choice(unseen))
+            seen.append(j)
+        else:
+            j = int(self.rng.integers(len(self.order[k])))
+            self.reused += 1
+        run = self.order[k][j]
+        self.handed[(self._key(overrides), overrides.get("train.seed"))] = (k, run)
+        flags = [{"success": i < run.successes} for i in range(run.episodes)]
+        return Training(lines_of(run), flags, run.steps, self.sps)
 
+    def true_quality(self, overrides: dict[str, Any]) -> float:
+        """The mean held-out success of the config's recorded runs the study did not see (all, if it saw all)."""
+        return self.truth(self._group_of(overrides))
 
-def prune_point(pruner: Any, lines: list[dict[str, Any]], steps: int, peers: list[list[dict[str, Any]]]) -> int | None:
-    """The index of the line at which the pruner stops this trial, or None: asked after every line, as the
-    local executor asks every few seconds."""
-    for k in range(len(lines)):
-        if pruner.prune(lines[: k + 1], steps, peers):
-            return k
-    return None
+    def truth(self, k: int) -> float:
+        runs = self.order[k]
+        unseen = [r.success for j, r in enumerate(runs) if j not in self.seen.get(k, [])]
+        return float(np.mean(unseen or [r.success for r in runs]))
 
 
 STARTUP = 9  # the baseline and a quarter of 32 trials: the default's start-up before its model proposes
-TOWARD_BETTER = 0.7  # after it, how often an "improving" replay draws from the better half of the runs
+TOWARD_BETTER = 0.7  # after it, how often an "improving" order draws from the better half of the configs
 
 
-def study_order(pool: list[Run], trials: int, seed: int, order: str) -> list[Run]:
-    """The runs a replayed study takes, in turn: a random order (random search), or an improving one, as a
-    model-based search orders them: after a random start-up, most trials come from the better half of the runs
+def study_order(pool: list[list[Run]], length: int, seed: int, order: str) -> list[list[Run]]:
+    """The recorded configs a replayed study takes, in turn: a random order (random search), or an improving
+    one, as a model-based search orders them: after a random start-up, most configs come from the better half
     (draws with replacement), so later trials tend to beat earlier ones and a rank rule has less to stop."""
     rng = np.random.default_rng([seed, 23])
     if order == "random":
-        return [pool[i] for i in rng.permutation(len(pool))[:trials]]
-    ranked = sorted(range(len(pool)), key=lambda i: pool[i].success)
+        return [pool[i] for i in rng.permutation(len(pool))[:length]]
+    ranked = sorted(range(len(pool)), key=lambda i: float(np.mean([r.success for r in pool[i]])))
     chosen = list(rng.permutation(len(pool))[:STARTUP])
-    while len(chosen) < trials:
+    while len(chosen) < length:
         better = rng.random() < TOWARD_BETTER
         chosen.append(int(rng.choice(ranked[len(ranked) // 2 :])) if better else int(rng.integers(len(pool))))
     return [pool[i] for i in chosen]
 
 
-def replay_pruning(
-    pool: list[Run], rule: SuccessiveHalvingPruner | None, trials: int, seed: int, order: str = "random"
-) -> dict[str, Any]:
-    study = study_order(pool, trials, seed, order)
-    peers: list[list[dict[str, Any]]] = []
-    used = full = 0
-    stopped_idx: set[int] = set()
-    for i, run in enumerate(study, start=1):
-        lines = lines_of(run)
-        full += run.steps
-        at = None if rule is None or rule.exempt(i) else prune_point(rule, lines, run.steps, peers)
-        if at is None:
-            used += run.steps
-            peers.append(lines)
-        else:
-            used += lines[at]["step"]
-            peers.append(lines[: at + 1])
-            stopped_idx.add(i - 1)
-    finals = np.asarray([r.success for r in study])
+def _no_stopping(data: dict[str, Any]) -> None:
+    data["early_stopping"]["enabled"] = False
+
+
+def _success_only(data: dict[str, Any]) -> None:
+    data["early_stopping"]["signal"] = {}
+
+
+def _margin(data: dict[str, Any]) -> None:
+    data["early_stopping"].update(rungs=[0.5, 0.75], min_delta=0.05, min_se=0.0, exempt_every=0, signal={})
+
+
+# Each rule is an early_stopping section of autopilot.yaml: nsha_dense is the shipped one (the scaffold's),
+# nsha the same on success alone, sha an absolute margin of 0.05 at half and three quarters.
+RULES: dict[str, Callable[[dict[str, Any]], None] | None] = {
+    "none": _no_stopping,
+    "sha": _margin,
+    "nsha": _success_only,
+    "nsha_dense": None,
+}
+_POOL: list[list[list[Run]]] = []  # [pruning pool, pick pool], inherited by the worker processes
+
+
+def replay_study(job: tuple[str, str, int, int, str, str]) -> dict[str, Any]:
+    """One replayed study through the loop: its pruning figures and its pick."""
+    kind, rule, seed, trials, order, tmp = job
+    pool = _POOL[0] if kind == "pruning" else _POOL[1]
+    model = Replayed(study_order(pool, 4 * trials, seed, order), seed)
+    steps = int(np.median([r.steps for g in pool for r in g]))
+    with tempfile.TemporaryDirectory(dir=tmp) as work:
+        study = simulated_study(model, "random", seed, Path(work), trials=trials, steps=steps, configure=RULES[rule])
+        ws = load(Workspace(Path(work) / f"random-{seed}")).workspace
+        trained = []  # (state, the recorded config, the recorded run, the score the loop saw, run id)
+        for view in Records(ws).history():
+            replayed = model.replayed(model_keys(to_dotted(read_config(ws.runs / view.id) or {})))
+            if replayed is not None:
+                trained.append((view.state, *replayed, view.score, view.id))
+    finals = np.asarray([t[2].success for t in trained])
+    stopped = {i for i, t in enumerate(trained) if t[0] == "pruned"}
     top = set(np.argsort(-finals)[: max(1, len(finals) // 10)])
-    kept = [finals[i] for i in range(len(study)) if i not in stopped_idx]
+    kept = [finals[i] for i in range(len(finals)) if i not in stopped]
+    complete = [t for t in trained if t[0] == "complete" and t[3] is not None]
+    raw = max(complete, key=lambda t: (t[3], t[4]), default=None)
+    raw_truth = model.truth(raw[1]) if raw else 0.0
     return {
-        "saved": 1.0 - used / full,
-        "top_stopped": len(top & stopped_idx),
+        "exit_code": study["exit_code"],
+        "trials": study["trials"],
+        "steps_used": study["steps_used"],
+        # against the steps its trials' recorded runs took to their ends
+        "saved": 1.0 - study["steps_used"] / max(1, sum(t[2].steps for t in trained)),
+        "top_stopped": len(top & stopped),
         "top": len(top),
-        "regret": float(finals.max() - max(kept, default=0.0)),
-        "stopped": len(stopped_idx),
-    }
-
-
-def replay_pick(groups: list[list[Run]], configs: int, seed: int, episodes_dir: Path) -> dict[str, float]:
-    rng = np.random.default_rng([seed, 29])
-    chosen = [groups[i] for i in rng.choice(len(groups), size=min(configs, len(groups)), replace=False)]
-    seen: dict[int, list[int]] = {}
-    history: list[RunView] = []
-    objective = Objective()
-    runs_dir = episodes_dir / f"s{seed}"
-    by_id: dict[str, int] = {}
-
-    def run_once(k: int, parent: str | None) -> None:
-        left = [j for j in range(len(chosen[k])) if j not in seen.setdefault(k, [])]
-        j = int(rng.choice(left))
-        seen[k].append(j)
-        r = chosen[k][j]
-        successes = np.zeros(r.episodes, dtype=bool)
-        successes[: r.successes] = True
-        view = make_run(runs_dir, len(history) + 1, successes, parent, {"config": k})
-        by_id[view.id] = k
-        history.append(view)
-
-    for k in range(len(chosen)):
-        run_once(k, None)
-    for run_id in final_reruns(decide(history, objective, runs_dir), reserve_trials(len(chosen) + 3)):
-        k = by_id[run_id]
-        if len(seen[k]) < len(chosen[k]) - 1:  # keep at least one run unseen: the truth
-            run_once(k, run_id)
-    champion = decide(history, objective, runs_dir).champion
-    raw = max(history, key=lambda v: (v.score or 0.0, v.id))
-
-    def truth(k: int) -> float:
-        unseen = [r.success for j, r in enumerate(chosen[k]) if j not in seen[k]]
-        return float(np.mean(unseen))
-
-    best = max(truth(k) for k in range(len(chosen)))
-    return {
-        "loop": truth(by_id[champion.id]) if champion else 0.0,
-        "raw": truth(by_id[raw.id]),
-        "best": best,
+        "regret": float(finals.max() - max(kept, default=0.0)) if len(finals) else 0.0,
+        "stopped": len(stopped),
+        "reused": model.reused,
+        "loop": study["champion_true"],
+        "raw": raw_truth,
+        "best": max((model.truth(k) for k in set(model.group.values())), default=0.0),
     }
 
 
@@ -266,19 +199,39 @@ def interval(values: list[float], rng: np.random.Generator) -> str:
     return f"{np.median(v):+.3f} [{low:+.3f}, {high:+.3f}] (mean {v.mean():+.3f})"
 
 
+def run_all(jobs: list[tuple[str, str, int, int, str, str]], processes: int) -> list[dict[str, Any]]:
+    if processes <= 1:
+        return [replay_study(job) for job in jobs]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return pool.map(replay_study, jobs)
+
+
+def studies_line(out: list[dict[str, Any]]) -> str:
+    """Every study's exit code, trials and steps, in brief."""
+    codes = sorted({o["exit_code"] for o in out})
+    trials = [o["trials"] for o in out]
+    steps = [o["steps_used"] for o in out]
+    return (
+        f"exit codes {codes}, {min(trials)}-{max(trials)} trials, {min(steps) / 1e6:.1f}M-{max(steps) / 1e6:.1f}M "
+        f"steps; re-runs with no unseen recorded seed: {sum(o['reused'] for o in out)}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--studies", type=int, default=400)
+    parser.add_argument("--studies", type=int, default=100)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--trials", type=int, default=32, help="runs per replayed pruning study")
-    parser.add_argument("--configs", type=int, default=12, help="configs per replayed pick study")
+    parser.add_argument(
+        "--trials", type=int, default=32, help="trials per replayed pruning study (--trials of the loop)"
+    )
+    parser.add_argument("--pick-trials", type=int, default=16, help="trials per replayed pick study")
     parser.add_argument("--replicates", type=int, help="use the first N lines of the replicate data (default all)")
     parser.add_argument(
         "--random-sets", type=int, help="use the first N recorded random sets (default all; 2 before v3 was recorded)"
     )
-    parser.add_argument("--rules", nargs="+", default=["none", "sha", "nsha", "nsha1"])
+    parser.add_argument("--rules", nargs="+", choices=list(RULES), default=list(RULES))
     parser.add_argument(
-        "--order", choices=["random", "improving"], default="random", help="the order a replayed study takes its runs"
+        "--order", choices=["random", "improving"], default="random", help="the order a replayed study takes configs"
     )
     parser.add_argument(
         "--data",
@@ -286,43 +239,51 @@ def main() -> int:
         nargs="+",
         help="recorded runs to replay instead of the 2.5M-step set (benchmarks/data/drone_slice_1m.jsonl, say)",
     )
+    parser.add_argument("--jobs", type=int, default=2, help="studies run at once (processes)")
     args = parser.parse_args()
     runs = load_runs(tuple(args.data) if args.data else None, args.replicates, args.random_sets)
-    pool = [r for r in runs if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve) and r.rates]
-    print("\n".join(header()))
-    seeds = range(args.first_seed, args.first_seed + args.studies)
-    print(
-        f"\npruning: {len(pool)} real runs with curves; {args.studies} replayed studies of {args.trials} runs "
-        f"({args.order} order)"
-    )
-    print("| rule | steps saved (mean) | top-decile runs stopped | regret of the best kept (mean) | stopped / study |")
-    print("| --- | --- | --- | --- | --- |")
-    for name in args.rules:
-        rule = None if name == "none" else PRUNERS[name](0)
-        out = [replay_pruning(pool, rule, args.trials, s, args.order) for s in seeds]
-        top = sum(o["top_stopped"] for o in out)
-        of = sum(o["top"] for o in out)
-        print(
-            f"| {name} | {np.mean([o['saved'] for o in out]):.1%} | {top} of {of} ({top / of:.1%}) | "
-            f"{np.mean([o['regret'] for o in out]):.4f} | {np.mean([o['stopped'] for o in out]):.1f} |"
-        )
     groups_by: dict[str, list[Run]] = {}
     for r in runs:
-        groups_by.setdefault(r.key, []).append(r)
-    groups = [g for g in groups_by.values() if len(g) >= 3]
-    if len(groups) < args.configs:
-        print(f"\npick: {len(groups)} configs with 3+ seeds, fewer than --configs {args.configs}: not run")
-        return 0
-    rng = np.random.default_rng(0)
+        if len(r.curve) >= 4 and any(e > 0 for _, _, e in r.curve) and r.rates:
+            groups_by.setdefault(r.key, []).append(r)
+    pool = list(groups_by.values())
+    picks = [g for g in pool if len(g) >= 3]
+    _POOL[:] = [pool, picks]
+    print("\n".join(header()))
+    seeds = range(args.first_seed, args.first_seed + args.studies)
     with tempfile.TemporaryDirectory() as tmp:
-        out = [replay_pick(groups, args.configs, s, Path(tmp)) for s in seeds]
+        print(
+            f"\npruning: {sum(len(g) for g in pool)} real runs with curves ({len(pool)} configs); {args.studies} "
+            f"studies of the loop, --trials {args.trials}, configs in {args.order} order"
+        )
+        rows = []
+        for name in args.rules:
+            out = run_all([("pruning", name, s, args.trials, args.order, tmp) for s in seeds], args.jobs)
+            top = sum(o["top_stopped"] for o in out)
+            of = sum(o["top"] for o in out)
+            rows.append(
+                f"| {name} | {np.mean([o['saved'] for o in out]):.1%} | {top} of {of} ({top / max(1, of):.1%}) | "
+                f"{np.mean([o['regret'] for o in out]):.4f} | {np.mean([o['stopped'] for o in out]):.1f} | "
+                f"{studies_line(out)} |"
+            )
+        print(
+            "| rule | steps saved (mean) | top-decile runs stopped | regret of the best kept (mean) | stopped / study "
+            "| studies |"
+        )
+        print("| --- | --- | --- | --- | --- | --- |")
+        print("\n".join(rows))
+        if len(picks) < args.pick_trials:
+            print(f"\npick: {len(picks)} configs with 3+ seeds, fewer than --pick-trials {args.pick_trials}: not run")
+            return 0
+        out = run_all([("pick", "nsha_dense", s, args.pick_trials, "random", tmp) for s in seeds], args.jobs)
     print(
-        f"\npick: {len(groups)} configs with 3+ seeds ({sum(len(g) for g in groups)} runs); {args.studies} replayed "
-        f"studies of {args.configs} configs plus the budget's re-runs; truth = the mean of the config's unseen runs"
+        f"\npick: {len(picks)} configs with 3+ seeds ({sum(len(g) for g in picks)} runs); {args.studies} studies of "
+        f"the loop, --trials {args.pick_trials}, the shipped early stopping; truth = the mean of its unseen runs"
     )
+    print(f"  {studies_line(out)}")
     diff = np.asarray([o["loop"] - o["raw"] for o in out])
     mean = bootstrap_mean(diff)
-    print(f"loop's champion minus best single evaluation: {interval(list(diff), rng)}")
+    print(f"loop's champion minus best single evaluation: {interval(list(diff), np.random.default_rng(0))}")
     print(
         f"  the picks differ in {int(np.sum(diff != 0))} of {len(diff)} studies: the loop's better in "
         f"{int(np.sum(diff > 0))}, worse in {int(np.sum(diff < 0))}; mean {mean.mean:+.4f} "

@@ -67,3 +67,25 @@ def test_a_time_budget_runs_on_the_virtual_clock(tmp_path: Path) -> None:
     assert study["exit_code"] == 0 and "time budget used" in study["message"]
     assert 2.0 <= study["virtual_minutes"] < 2.0 + 20 / 60 + 1e-9  # no trial starts after the deadline
     assert study["trials"] == 6 and study["pruned"] == 0
+
+
+def test_a_replayed_study_gives_each_config_a_recorded_config_and_each_rerun_another_seed(tmp_path: Path) -> None:
+    from benchmarks import replay
+    from benchmarks.surrogate import Run
+
+    def run(key: str, success: float) -> Run:
+        curve = [(k / 8, success, 200.0) for k in range(1, 9)]
+        rates = {"grip_rate": [v for _, v, _ in curve], "carry_rate": [v for _, v, _ in curve]}
+        return Run(key, {}, int(success * 100), 100, STEPS, curve, False, rates)
+
+    # 20 configs recorded on 3 seeds each, good and poor
+    groups = [[run(f"c{i}", 0.1 + 0.04 * i + 0.01 * s) for s in range(3)] for i in range(20)]
+    replay._POOL[:] = [groups, groups]
+    out = replay.replay_study(("pruning", "nsha_dense", 5, 16, "random", str(tmp_path)))
+    assert out["exit_code"] == 0 and out["trials"] == 16
+    assert out["stopped"] > 0 and out["saved"] > 0  # the shipped rule stopped poor configs on their replayed curves
+    assert out["reused"] == 0  # 3 recorded seeds per config cover the loop's re-runs of it
+    # the champion's truth is its config's runs the study did not see: never above the best config's 3-seed mean
+    assert 0.0 < out["loop"] <= max(np.mean([r.success for r in g]) for g in groups) + 0.02
+    none = replay.replay_study(("pruning", "none", 5, 16, "random", str(tmp_path)))
+    assert none["stopped"] == 0 and abs(none["saved"]) < 1e-9

@@ -188,8 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
         help="the runs for other tools: an Optuna study, a CSV file, or a run as a PufferLib ini",
-        description="optuna STORAGE_URL: one trial per finished run (optuna-dashboard, optuna.visualization); "
-        "csv FILE: one row per run; puffer-ini RUN [FILE]: a run's config as an ini that `puffer train` reads "
+        description="optuna STORAGE_URL: one trial per config, valued at its estimate over its seeds, so "
+        "Optuna's best_trial is the champion (optuna-dashboard, optuna.visualization); a study of that name "
+        "there is replaced; csv FILE: one row per run, with its config's estimate and seeds; "
+        "puffer-ini RUN [FILE]: a run's config as an ini that `puffer train` reads "
         "(and the same as `puffer train` flags).",
     )
     _add_workspace(p)
@@ -198,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="puffer-ini: the file to write (default: print it)")
     p.add_argument("--study-name", help="optuna: the study's name (default: the workspace folder's name)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "dashboard",
+        help="serve optuna-dashboard over the study (pip install -e '.[dashboard]')",
+        description="Exports the study to WORKSPACE/optuna.db (one trial per config, as `autopilot export optuna`) "
+        "and serves optuna-dashboard on it until interrupted. Run it again to see newer trials.",
+    )
+    _add_workspace(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("rollback", help="make a run the parent/baseline of the next proposals")
     _add_workspace(p)
@@ -470,7 +483,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             study = to_optuna(ws, exp, args.target, args.study_name)
         except Exception as exc:  # optuna's storage errors (a bad URL, a study that exists) are many classes
             raise CommandError(f"autopilot export optuna: {exc}", EXIT_REJECTED) from None
-        print(f"study {study.study_name!r} with {len(study.trials)} trial(s) in {args.target}")
+        print(f"study {study.study_name!r} with {len(study.trials)} trial(s), one per config, in {args.target}")
     else:
         view = _run(ws, args.target)
         try:
@@ -483,6 +496,30 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             print(text)
         print(f"puffer train flags: {puffer_flags(view)}")
+    return EXIT_OK
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise CommandError(
+            "autopilot dashboard: optuna-dashboard is not installed: pip install -e '.[dashboard]'", EXIT_REJECTED
+        ) from None
+    exp = load_experiment(ws.experiment_file)
+    # Exported aside, then renamed: a dashboard started on a stale file never sees a half-written one.
+    target, fresh = ws.root / "optuna.db", ws.root / ".optuna.db.partial"
+    fresh.unlink(missing_ok=True)
+    study = to_optuna(ws, exp, f"sqlite:///{fresh}")
+    os.replace(fresh, target)
+    storage = f"sqlite:///{target}"
+    print(
+        f"study {study.study_name!r}: {len(study.trials)} trial(s), one per config; serving on "
+        f"http://{args.host}:{args.port}/ (Ctrl-C to stop)",
+        flush=True,
+    )
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     return EXIT_OK
 
 

@@ -1,7 +1,9 @@
-"""The workspace's runs for other tools: one flat row per run (CSV, pandas), an Optuna study (optuna-dashboard,
-``optuna.visualization``), and a run's config as an ini that ``puffer train`` reads.
+"""The workspace's runs for other tools: one flat row per run (CSV, pandas), an Optuna study with one trial per
+config (optuna-dashboard, ``optuna.visualization``), and a run's config as an ini that ``puffer train`` reads.
 
-Rows and trials come from the records alone, like the leaderboard; the champion is the one the loop names.
+Rows and trials come from the records alone, like the leaderboard; the champion is the one the loop names, and
+every export carries the estimate it was picked on (a config's seeds pooled), so a tool that ranks by the
+exported value ranks as the loop does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from autopilot.analysis.promotion import decide
+from autopilot.analysis.promotion import Promotion, configs, decide
+from autopilot.analysis.ranking import shown_estimate
 from autopilot.config import to_dotted
 from autopilot.experiment.schema import Experiment
 from autopilot.space import OBJECTIVE_OWNED
@@ -23,15 +26,29 @@ from autopilot.workspace.records import Records, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
 
 
+def config_of(history: list[RunView]) -> dict[str, str]:
+    """Each run's config: the run id of its first run (a re-run on another seed belongs to its parent's)."""
+    out: dict[str, str] = {}
+    for view in history:
+        parent = view.record.parent_ids[0] if "confirm" in view.record.tags and view.record.parent_ids else None
+        out[view.id] = out.get(parent, view.id) if parent else view.id
+    return out
+
+
 def run_rows(ws: Workspace, exp: Experiment) -> list[dict[str, Any]]:
-    """One flat row per run, in time order: identity, state, score, interval, failure, the champion flag,
-    ``params.<key>`` (the run's effective value of every searched key) and ``metrics.<name>``."""
+    """One flat row per run, in time order: identity, state, score, interval, failure, its config (``config_id``:
+    the config's first run) with the config's ``estimate`` and ``seeds`` (what the pick ranks), the champion
+    flag, ``params_<key>`` (the run's effective value of every searched key, named as Optuna's dataframe names
+    them) and ``metrics_<name>``."""
     history = Records(ws).history()
-    champion = decide(history, exp.objective, ws.runs).champion
+    promotion = decide(history, exp.objective, ws.runs)
+    champion = promotion.champion
+    config = config_of(history)
     metric = exp.objective.metric
     rows = []
     for view in history:
         interval = ((view.summary or {}).get("intervals") or {}).get(metric) or {}
+        estimate = promotion.estimates.get(config[view.id])
         row: dict[str, Any] = {
             "run_id": view.id,
             "case_id": view.record.case_id,
@@ -46,10 +63,13 @@ def run_rows(ws: Workspace, exp: Experiment) -> list[dict[str, Any]]:
             f"{metric}_high": interval.get("high"),
             "feasible": view.feasible if view.summary else None,
             "failure_class": view.record.failure_class,
+            "config_id": config[view.id],
+            "estimate": shown_estimate(promotion, config[view.id], exp.objective),
+            "seeds": estimate[1] if estimate else None,
             "champion": champion is not None and champion.id == view.id,
         }
-        row.update({f"params.{k}": v for k, v in effective_params(ws, exp, view).items()})
-        row.update({f"metrics.{k}": v for k, v in view.metrics.items() if _scalar(v)})
+        row.update({f"params_{k}": v for k, v in effective_params(ws, exp, view).items()})
+        row.update({f"metrics_{k}": v for k, v in view.metrics.items() if _scalar(v)})
         rows.append(row)
     return rows
 
@@ -80,11 +100,21 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def to_optuna(ws: Workspace, exp: Experiment, storage: str | None, study_name: str | None = None) -> Any:
-    """An Optuna study in ``storage`` (e.g. ``sqlite:///study.db``) with one trial per finished run: params over
-    the safe ranges, value (the objective), state COMPLETE / FAIL / PRUNED, the learning curve as intermediate
-    values, and user attributes for the run id, proposer, interval, failure class and the champion flag.
-    Returns the study (in memory when ``storage`` is None). Runs still pending or running are left out."""
+def to_optuna(ws: Workspace, exp: Experiment, storage: str | None = None, study_name: str | None = None) -> Any:
+    """An Optuna study in ``storage`` (e.g. ``sqlite:///study.db``; in memory when None) with one trial per
+    config (a run and its re-runs on other seeds), so re-runs do not count twice in importances:
+
+    - value: the config's estimate (its seeds' mean, shrunk toward all configs' as the pick does), so
+      ``study.best_trial`` is the loop's champion; ``constraints`` (a system attribute Optuna's ``best_trial``
+      honours) say which configs met the objective's constraints;
+    - state COMPLETE; WAITING for a config whose better estimate rests on fewer seeds than the champion's (the
+      loop re-runs it before it can be picked); PRUNED or FAIL for a config whose first run was;
+    - params: the values its first run trained with, over the safe ranges; its learning curve as intermediate
+      values; user attributes ``run_id`` (the config's first run), ``runs``, ``seeds``, ``estimate``,
+      ``mean``, ``interval``, ``proposer``, ``state``, ``failure_class`` and ``champion``.
+
+    A study of that name already in ``storage`` is replaced (an export is a snapshot of the workspace).
+    Runs still pending or running are left out."""
     import optuna
     from optuna.trial import TrialState, create_trial
 
@@ -93,43 +123,60 @@ def to_optuna(ws: Workspace, exp: Experiment, storage: str | None, study_name: s
     dists = distributions(exp.space, bounds="safe")
     direction = optuna.study.StudyDirection.MAXIMIZE if exp.objective.maximize else optuna.study.StudyDirection.MINIMIZE
     name = study_name or ws.root.name
+    if storage is not None and name in optuna.study.get_all_study_names(storage):
+        optuna.delete_study(study_name=name, storage=storage)
     study = optuna.create_study(storage=storage, study_name=name, direction=direction)
     history = Records(ws).history()
-    champion = decide(history, exp.objective, ws.runs).champion
+    promotion = decide(history, exp.objective, ws.runs)
+    groups = {c.root.id: c for c in configs(history, exp.objective)}
+    some_infeasible = any(not c.feasible for c in groups.values())
+    some_feasible = any(c.feasible for c in groups.values())
     metric = exp.objective.metric
     for view in history:
-        if view.state in ("pending", "running"):
+        if view.state in ("pending", "running") or "confirm" in view.record.tags:
             continue
         params = {k: v for k, v in effective_params(ws, exp, view).items() if k in dists}
         params = {k: v for k, v in params.items() if contains(dists[k], v)}
-        value = view.metrics.get(metric) if view.state == "complete" else None
-        state = (
-            TrialState.COMPLETE
-            if value is not None
-            else TrialState.PRUNED
-            if view.state == "pruned"
-            else TrialState.FAIL
-        )
-        interval = ((view.summary or {}).get("intervals") or {}).get(metric)
+        group = groups.get(view.id)
+        state = _trial_state(view, group is not None, promotion)
         attrs = {
             "run_id": view.id,
+            "runs": [v.id for v in group.runs] if group else [view.id],
+            "seeds": group.seeds if group else None,
+            "estimate": shown_estimate(promotion, view.id, exp.objective),
+            "mean": (group.mean if exp.objective.maximize else -group.mean) if group else None,
             "proposer": view.record.proposer,
             "state": view.state,
             "failure_class": view.record.failure_class,
-            "interval": interval,
-            "champion": champion is not None and champion.id == view.id,
+            "interval": ((view.summary or {}).get("intervals") or {}).get(metric),
+            "champion": promotion.champion is not None and promotion.champion.id == view.id,
         }
+        # Constraints only when they tell configs apart: with none feasible, Optuna's best_trial would raise
+        # where the loop still names its best infeasible config.
+        system = (
+            {"constraints": [0.0 if group.feasible else 1.0]} if group and some_infeasible and some_feasible else {}
+        )
         study.add_trial(
             create_trial(
                 state=state,
-                value=float(value) if value is not None else None,
+                value=shown_estimate(promotion, view.id, exp.objective) if state == TrialState.COMPLETE else None,
                 params=params,
                 distributions={k: dists[k] for k in params},
                 user_attrs={k: v for k, v in attrs.items() if v is not None},
+                system_attrs=system,
                 intermediate_values=_curve(ws.runs / view.id, metric),
             )
         )
     return study
+
+
+def _trial_state(view: RunView, completed: bool, promotion: Promotion) -> Any:
+    """A config's Optuna state: WAITING while the loop owes it a re-run before it can be picked."""
+    from optuna.trial import TrialState
+
+    if completed:
+        return TrialState.WAITING if view.id in promotion.awaiting_confirmation else TrialState.COMPLETE
+    return TrialState.PRUNED if view.state == "pruned" else TrialState.FAIL
 
 
 def _curve(run_dir: Path, metric: str) -> dict[int, float]:
