@@ -11,7 +11,7 @@ import pytest
 from helpers import AUTOPILOT
 
 from autopilot.experiment.loader import load
-from autopilot.experiment.puffer_native import from_loaded, parameter
+from autopilot.experiment.puffer_native import from_loaded, native_rules, parameter
 from autopilot.workspace.layout import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.puffer]
@@ -130,3 +130,56 @@ def test_sweep_distributions_map_to_the_space_and_safe_ranges_follow_the_rule() 
     assert native.mode == "min" and native.metrics_map == {"cost": "environment/cost"}
     assert "train.gamma" in native.space and "train.nope" not in native.space
     assert any("sweep key train.nope is not" in note for note in native.notes), native.notes
+
+
+def test_pufferlibs_segments_rule_is_checked_before_a_trial_with_the_rule_named(tmp_path: Path) -> None:
+    """A config PufferLib refuses at start (``Total agents 8192 <= segments 1024``) is refused by validation,
+    naming the rule; one it accepts passes. PufferLib's own check is run on both."""
+    import pufferlib
+    import pufferlib.pufferl
+    import pufferlib.vector
+    from pufferlib.ocean import env_creator
+
+    assert init(tmp_path / "ws", "--env", "puffer_cartpole").returncode == 0
+    loaded = load(Workspace(tmp_path / "ws"), "quick")
+    short = {"train.batch_size": 65536, "train.bptt_horizon": 64, "train.minibatch_size": 4096}
+    result = loaded.validate(short)
+    assert not result.ok
+    [error] = [e for e in result.errors if "segments" in e]
+    assert error.startswith("train.batch_size: rule train.batch_size // train.bptt_horizon >= env.num_envs")
+    assert "(1024 < 8192)" in error
+    fits = {**short, "train.batch_size": 524288}
+    assert loaded.validate(fits).ok
+
+    def pufferlib_starts(overrides: dict[str, int]) -> str | None:
+        config = json.loads(Workspace(tmp_path / "ws").baseline_file("quick").read_text())
+        for key, value in overrides.items():
+            section, name = key.split(".")
+            config[section][name] = value
+        vecenv = pufferlib.vector.make(
+            env_creator("puffer_cartpole"), env_kwargs=config["env"], backend=pufferlib.vector.Serial, num_envs=2
+        )
+        try:
+            policy = pufferlib.ocean.torch.Policy(vecenv.driver_env)
+            train = {**config["train"], "env": "puffer_cartpole", "use_rnn": False, "compile": False}
+            train.update(device="cpu", precision="float32", optimizer="adam", cpu_offload=False)
+            pufferlib.pufferl.PuffeRL(train, vecenv, policy)
+            return None
+        except pufferlib.APIUsageError as exc:
+            return str(exc)
+        finally:
+            vecenv.close()
+
+    assert pufferlib_starts(short) == "Total agents 8192 <= segments 1024"
+    assert pufferlib_starts({**fits, "train.total_timesteps": 524288}) is None
+
+
+def test_native_rules_count_agents_in_env_instances_or_as_a_constant() -> None:
+    def segments(rules: list[dict]) -> dict:
+        [rule] = [r for r in rules if r["check"] == "at_least"]
+        return rule
+
+    assert segments(native_rules({"env": {"num_envs": 4096}}, 4096))["than"] == ["env.num_envs", "vec.num_envs"]
+    assert segments(native_rules({"env": {"num_envs": 8}}, 32))["than"] == ["env.num_envs", "vec.num_envs", 4]
+    assert segments(native_rules({"env": {}}, 3))["than"] == ["vec.num_envs", 3]
+    assert not [r for r in native_rules({"env": {"num_envs": 8}}, None) if r["check"] == "at_least"]

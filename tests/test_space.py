@@ -91,7 +91,8 @@ def test_every_error_is_reported_at_once_one_line_per_key() -> None:
         "train.ent_coef: not a finite number: NaN",
         "train.learning_rat: not an overridable key (not in the search space); did you mean train.learning_rate?",
         "train.optimizer: must be one of muon, adam, adamw, got string 'sgd'",
-        "vec.num_envs: must be divisible by vec.num_workers (3), got 1",
+        "vec.num_envs: must be divisible by vec.num_workers (3), got 1 "
+        "(PufferLib splits vec.num_envs evenly over its workers)",
     ]
 
 
@@ -179,7 +180,7 @@ def test_derived_values_given_consistently_are_accepted_and_not_duplicated() -> 
 def test_derived_values_given_inconsistently_are_rejected_with_the_formula() -> None:
     assert errors_of({"env.num_drones": 4, "train.batch_size": 16384}) == [
         "train.batch_size: must equal env.num_envs * env.num_drones * vec.num_envs * train.bptt_horizon = 8192, "
-        "got 16384"
+        "got 16384 (one horizon of experience from every agent)"
     ]
     assert errors_of({"train.minibatch_size": 4096}) == [
         "train.minibatch_size: must equal train.batch_size = 16384, got 4096"
@@ -192,13 +193,15 @@ def test_derived_values_given_inconsistently_are_rejected_with_the_formula() -> 
 def test_divisibility_rule() -> None:
     assert errors_of({"vec.num_envs": 4, "vec.num_workers": 2}) == []
     assert errors_of({"vec.num_envs": 3, "vec.num_workers": 2}) == [
-        "vec.num_envs: must be divisible by vec.num_workers (2), got 3"
+        "vec.num_envs: must be divisible by vec.num_workers (2), got 3 "
+        "(PufferLib splits vec.num_envs evenly over its workers)"
     ]
 
 
 def test_total_timesteps_must_cover_one_batch() -> None:
     assert errors_of({"train.total_timesteps": 2000}) == [
-        "train.total_timesteps: rule train.total_timesteps >= train.batch_size is violated (2000 < 16384)"
+        "train.total_timesteps: rule train.total_timesteps >= train.batch_size is violated (2000 < 16384) "
+        "(at least one full batch)"
     ]
 
 
@@ -271,8 +274,19 @@ def test_invalid_rules_are_reported() -> None:
     assert err.value.errors == [
         "rules[0].check: must be one of divisible, derive, at_least, got string 'multiple'",
         "rules[1].key: must be a dotted config key, got null",
-        "rules[1].product: must be a non-empty list of dotted keys, got list []",
+        "rules[1].product: must be a non-empty list of dotted keys or positive integers, got list []",
     ]
+
+
+def test_a_rule_factor_may_be_a_constant_and_only_a_positive_integer() -> None:
+    rule = {"check": "at_least", "key": "a", "divided_by": "h", "than": ["n", 4], "doc": "4 agents an env"}
+    space = SearchSpace.from_dict({"a": {"type": "int", "low": 1, "high": 10_000}}, [rule])
+    assert space.validate({"a": 64}, {"a": 1, "h": 2, "n": 8}).ok  # 64 // 2 = 32 >= 8 * 4
+    [error] = space.validate({"a": 48}, {"a": 1, "h": 2, "n": 8}).errors
+    assert error == "a: rule a // h >= n * 4 is violated (24 < 32) (4 agents an env)"
+    for bad in (0, -2, True, 1.5):
+        with pytest.raises(SpaceError, match="dotted keys or positive integers"):
+            SearchSpace.from_dict({"a": {"type": "int", "low": 1, "high": 9}}, [{**rule, "than": ["n", bad]}])
 
 
 def test_pow2_parameters() -> None:

@@ -188,12 +188,14 @@ class CrossKeyRule:
     - ``{check: derive, key: K, product: [A, B, ...]}``: K == A*B*...; filled in when an override leaves K
       out, rejected when it gives K inconsistently.
     - ``{check: at_least, key: A, than: [B, ...], divided_by: H}``: A // H >= B*... (H optional).
+
+    A factor of ``product`` or ``than`` may be a positive integer instead of a key (agents per env instance).
     """
 
     check: str
     key: str
     by: str | None = None
-    product: tuple[str, ...] = ()
+    product: tuple[str | int, ...] = ()
     divided_by: str | None = None
     doc: str = ""
 
@@ -201,9 +203,13 @@ class CrossKeyRule:
         return [
             self.key,
             *([self.by] if self.by else []),
-            *self.product,
+            *(k for k in self.product if isinstance(k, str)),
             *([self.divided_by] if self.divided_by else []),
         ]
+
+    def because(self) -> str:
+        """The rule's reason, for an error message."""
+        return f" ({self.doc})" if self.doc else ""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"check": self.check, "key": self.key}
@@ -237,12 +243,13 @@ class CrossKeyRule:
         ]
         product_raw = spec.get("product" if check == "derive" else "than", [])
         if check != "divisible" and (
-            not isinstance(product_raw, list)
-            or not product_raw
-            or not all(isinstance(p, str) and p for p in product_raw)
+            not isinstance(product_raw, list) or not product_raw or not all(_factor(p) for p in product_raw)
         ):
             field_name = "product" if check == "derive" else "than"
-            errors.append(f"{where}.{field_name}: must be a non-empty list of dotted keys, got {_show(product_raw)}")
+            errors.append(
+                f"{where}.{field_name}: must be a non-empty list of dotted keys or positive integers, "
+                f"got {_show(product_raw)}"
+            )
         if check == "divisible" and not isinstance(spec.get("by"), str):
             errors.append(f"{where}.by: must be a dotted config key, got {_show(spec.get('by'))}")
         if errors:
@@ -256,6 +263,13 @@ class CrossKeyRule:
             divided_by=spec.get("divided_by"),
             doc=str(spec.get("doc", "")),
         )
+
+
+def _factor(item: Any) -> bool:
+    """A factor of a rule's product: a dotted key, or a positive integer constant."""
+    if isinstance(item, str):
+        return bool(item)
+    return isinstance(item, int) and not isinstance(item, bool) and item > 0
 
 
 @dataclass
@@ -394,7 +408,9 @@ class SearchSpace:
         base_flat = to_dotted(baseline)
         skipped = set(bad)
 
-        def number(key: str) -> int | float | None:
+        def number(key: str | int) -> int | float | None:
+            if isinstance(key, int):
+                return key  # a constant factor
             value = effective.get(key)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 result.errors.append(f"{key}: needed by a cross-key rule but is {_show(value)} in the config")
@@ -410,11 +426,13 @@ class SearchSpace:
                 if any(f is None for f in factors):
                     continue
                 expected = math.prod(f for f in factors if f is not None)
-                formula = " * ".join(rule.product)
+                formula = " * ".join(map(str, rule.product))
                 if rule.key in valid:
                     given = valid[rule.key]
                     if given != expected:
-                        result.errors.append(f"{rule.key}: must equal {formula} = {_num(expected)}, got {_show(given)}")
+                        result.errors.append(
+                            f"{rule.key}: must equal {formula} = {_num(expected)}, got {_show(given)}{rule.because()}"
+                        )
                         skipped.add(rule.key)
                 elif base_flat.get(rule.key) != expected:
                     result.derived[rule.key] = expected
@@ -428,7 +446,9 @@ class SearchSpace:
                 if a is None or b is None:
                     continue
                 if b == 0 or a % b:
-                    result.errors.append(f"{rule.key}: must be divisible by {rule.by} ({_num(b)}), got {_num(a)}")
+                    result.errors.append(
+                        f"{rule.key}: must be divisible by {rule.by} ({_num(b)}), got {_num(a)}{rule.because()}"
+                    )
             elif rule.check == "at_least":
                 a = number(rule.key)
                 h = number(rule.divided_by) if rule.divided_by else 1
@@ -440,8 +460,8 @@ class SearchSpace:
                 if lhs < bound:
                     left = f"{rule.key} // {rule.divided_by}" if rule.divided_by else rule.key
                     result.errors.append(
-                        f"{rule.key}: rule {left} >= {' * '.join(rule.product)} is violated "
-                        f"({_num(lhs)} < {_num(bound)})"
+                        f"{rule.key}: rule {left} >= {' * '.join(map(str, rule.product))} is violated "
+                        f"({_num(lhs)} < {_num(bound)}){rule.because()}"
                     )
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from autopilot.config import to_dotted
-from autopilot.experiment.presets import RUN_POLICY_SPACE
+from autopilot.experiment.presets import RUN_POLICY_SPACE, puffer_rules
 
 DISTRIBUTIONS = {
     "log_normal": ("float", "log"),
@@ -52,6 +52,7 @@ class NativeExperiment:
     mode: str
     metrics_map: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)  # cross-key rules: PufferLib's own checks
 
 
 def load_native(env: str | None, ini: Path | None, python: str | None) -> NativeExperiment:
@@ -68,10 +69,12 @@ def load_native(env: str | None, ini: Path | None, python: str | None) -> Native
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise NativeConfigError(lines[-1] if lines else f"exit code {done.returncode}")
     loaded = json.loads(done.stdout)
-    return from_loaded(loaded["config"], loaded["sweep"], loaded["notes"])
+    return from_loaded(loaded["config"], loaded["sweep"], loaded["notes"], loaded.get("agents_per_instance"))
 
 
-def from_loaded(config: dict[str, Any], sweep: dict[str, Any], notes: list[str]) -> NativeExperiment:
+def from_loaded(
+    config: dict[str, Any], sweep: dict[str, Any], notes: list[str], agents_per_instance: int | None = None
+) -> NativeExperiment:
     full = {**config, "autopilot": {"resume_mode": "fresh", "resume_from": "latest", "save_strategy": "best"}}
     train = full["train"]
     quick = json.loads(json.dumps(full))
@@ -89,7 +92,34 @@ def from_loaded(config: dict[str, Any], sweep: dict[str, Any], notes: list[str])
     space.update(RUN_POLICY_SPACE)
     metric = str(sweep.get("metric") or "score")
     mode = "min" if str(sweep.get("goal", "maximize")).startswith("min") else "max"
-    return NativeExperiment(full, quick, space, metric, mode, {metric: f"environment/{metric}"}, notes)
+    rules = native_rules(full, agents_per_instance)
+    return NativeExperiment(full, quick, space, metric, mode, {metric: f"environment/{metric}"}, notes, rules)
+
+
+def native_rules(config: dict[str, Any], agents_per_instance: int | None) -> list[dict[str, Any]]:
+    """PufferLib 3.0's own checks at start (``pufferl.PuffeRL.__init__``) as cross-key rules: the divisibility
+    rules, and the segments rule (``batch_size // bptt_horizon`` must hold every agent) with the agents counted
+    on one env instance built from the config: in units of ``env.num_envs`` when the count is a multiple of it
+    (C envs hold that many envs an instance), else as a constant."""
+    rules = [r for r in puffer_rules(False) if r["check"] == "divisible"]
+    if not agents_per_instance:
+        return rules
+    envs = (config.get("env") or {}).get("num_envs")
+    if isinstance(envs, int) and not isinstance(envs, bool) and envs > 0 and agents_per_instance % envs == 0:
+        per_env = agents_per_instance // envs
+        agents: list[str | int] = ["env.num_envs", "vec.num_envs", *([per_env] if per_env > 1 else [])]
+    else:
+        agents = ["vec.num_envs", agents_per_instance]
+    rules.append(
+        {
+            "check": "at_least",
+            "key": "train.batch_size",
+            "divided_by": "train.bptt_horizon",
+            "than": agents,
+            "doc": "PufferLib: batch_size // bptt_horizon segments must hold every agent",
+        }
+    )
+    return rules
 
 
 def to_sweep_params(sweep: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:

@@ -76,7 +76,7 @@ def render_experiment(trainer: str, env: str, native: NativeExperiment | None = 
             {"kind": trainer, "env": env, "python": python, "command": None, "metrics": native.metrics_map}
         )
         space = native.space
-        rules = [r for r in presets.puffer_rules(False) if r["check"] == "divisible"]
+        rules = native.rules
         objective = {"metric": native.metric, "mode": native.mode, "constraints": []}
     elif trainer == "command":
         trainer_block = _dump(

@@ -5,7 +5,8 @@ It runs under the trainer's interpreter (``trainer.python``, e.g. your PufferLib
 that checkout's ``default.ini`` and env inis. ``--env`` goes through pufferl's own ``load_config``; ``--ini``
 reads ``default.ini`` then the given file with the same parsing. ``auto`` values are resolved as pufferl
 resolves them at launch: ``vec.num_workers`` = ``vec.num_envs``; ``vec.batch_size`` = ``num_envs // 2`` (1 for
-one env); ``train.batch_size`` = total agents x ``train.bptt_horizon`` (the agents counted on one env instance).
+one env); ``train.batch_size`` = total agents x ``train.bptt_horizon`` (the agents counted on one env instance,
+built from the config; the count is printed too, for PufferLib's segments rule).
 A ``cuda`` device on a machine without CUDA becomes ``cpu``, and the output says so.
 """
 
@@ -63,8 +64,9 @@ def via_pufferl(env_name: str) -> dict[str, Any]:
     return json.loads(json.dumps(args, default=str))
 
 
-def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """(config in the driver's shape, the sweep section, notes on what was resolved)."""
+def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str], int | None]:
+    """(config in the driver's shape, the sweep section, notes on what was resolved, the agents on one env
+    instance as built from the config, None when it cannot be built here)."""
     notes: list[str] = []
     config: dict[str, Any] = {"base": {k: raw.get(k) for k in BASE_KEYS}}
     for section in SECTIONS:
@@ -77,8 +79,15 @@ def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[s
     if vec.get("batch_size") == "auto":
         vec["batch_size"] = 1 if num_envs == 1 else num_envs // 2
         notes.append(f"vec.batch_size auto -> {vec['batch_size']} (pufferl: num_envs // 2)")
+    try:
+        per_instance: int | None = count_agents(config)
+    except Exception as exc:  # an env that does not build here: its agents go uncounted, and the rule unchecked
+        per_instance = None
+        notes.append(f"agents not counted ({type(exc).__name__}: {exc}): PufferLib's segments rule is not checked")
     if train.get("batch_size") == "auto" or train.get("bptt_horizon") == "auto":
-        agents = count_agents(config) * num_envs
+        if per_instance is None:
+            raise ValueError("train.batch_size or bptt_horizon is auto, and the env's agents cannot be counted")
+        agents = per_instance * num_envs
         if train.get("batch_size") == "auto":
             train["batch_size"] = agents * int(train["bptt_horizon"])
             notes.append(f"train.batch_size auto -> {train['batch_size']} ({agents} agents x bptt_horizon)")
@@ -94,7 +103,7 @@ def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[s
     for key in ("data_dir", "name", "project"):
         train.pop(key, None)  # pufferl's output folder and logger names: the run folder replaces them
     sweep = raw.get("sweep") or {}
-    return config, sweep, notes
+    return config, sweep, notes, per_instance
 
 
 def count_agents(config: dict[str, Any]) -> int:
@@ -124,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 raw = from_ini([default, Path(cwd, args.ini).resolve()])
             else:
                 raw = via_pufferl(args.env)
-            config, sweep, notes = resolve(raw)
+            config, sweep, notes, agents = resolve(raw)
         except SystemExit:
             raise
         except Exception as exc:  # PufferLib's APIUsageError for an unknown env, an env that fails to build
@@ -132,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         finally:
             os.chdir(cwd)
-    print(json.dumps({"config": config, "sweep": sweep, "notes": notes}))
+    print(json.dumps({"config": config, "sweep": sweep, "notes": notes, "agents_per_instance": agents}))
     return 0
 
 
