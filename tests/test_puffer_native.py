@@ -183,3 +183,50 @@ def test_native_rules_count_agents_in_env_instances_or_as_a_constant() -> None:
     assert segments(native_rules({"env": {"num_envs": 8}}, 32))["than"] == ["env.num_envs", "vec.num_envs", 4]
     assert segments(native_rules({"env": {}}, 3))["than"] == ["vec.num_envs", 3]
     assert not [r for r in native_rules({"env": {"num_envs": 8}}, None) if r["check"] == "at_least"]
+
+
+def test_the_puffer_ini_export_is_the_envs_own_ini_apart_from_the_tuned_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `puffer train` and `puffer sweep` load from the exported ini (pufferl's own loader, pointed at the
+    file) equals what they load from the env's shipped ini, except the run's tuned value: the [sweep] sections,
+    max_suggestion_cost, `auto` and `device = cuda` come back."""
+    import glob
+    import sys
+
+    import pufferlib.pufferl
+
+    from autopilot.workspace.records import Records, RunRecord
+
+    assert init(tmp_path / "ws", "--env", "puffer_cartpole").returncode == 0
+    ws = Workspace(tmp_path / "ws")
+    config = json.loads(ws.baseline_file("full").read_text())
+    config["train"]["learning_rate"] = 0.01
+    records = Records(ws)
+    run_id = "2026-01-01T000001Z-000001"
+    records.run_dir(run_id).mkdir(parents=True)
+    records.write_run(RunRecord(id=run_id, case_id="c1", state="complete", created="2026-01-01T00:00:01Z"))
+    records.write_record(run_id, "config.json", config)
+    records.write_record(run_id, "override.json", {"train": {"learning_rate": 0.01}})
+    out = tmp_path / "cartpole.ini"
+    done = subprocess.run(
+        [AUTOPILOT, "export", "puffer-ini", run_id, str(out), "-w", str(ws.root)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+    def loaded(ini: Path | None) -> dict:
+        real_glob = glob.glob
+        if ini is not None:
+            monkeypatch.setattr(pufferlib.pufferl.glob, "glob", lambda pattern, recursive=False: [str(ini)])
+        monkeypatch.setattr(sys, "argv", ["puffer"])  # as `puffer train puffer_cartpole` after its command
+        try:
+            return json.loads(json.dumps(pufferlib.pufferl.load_config("puffer_cartpole"), default=str))
+        finally:
+            monkeypatch.setattr(pufferlib.pufferl.glob, "glob", real_glob)
+
+    shipped, exported = loaded(None), loaded(out)
+    assert exported["train"]["learning_rate"] == 0.01 and shipped["train"]["learning_rate"] == 0.05
+    exported["train"]["learning_rate"] = shipped["train"]["learning_rate"]
+    assert exported == shipped  # sweep sections, max_suggestion_cost, auto and cuda included
+    assert shipped["sweep"]["train"]["learning_rate"] and shipped["max_suggestion_cost"] == 3600
+    assert shipped["train"]["device"] == "cuda" and shipped["train"]["batch_size"] == "auto"

@@ -53,6 +53,9 @@ class NativeExperiment:
     metrics_map: dict[str, str]
     notes: list[str] = field(default_factory=list)
     rules: list[dict[str, Any]] = field(default_factory=list)  # cross-key rules: PufferLib's own checks
+    # The env's [sweep] section and its own values of the keys resolved for the driver (auto, cuda), dotted:
+    # written to configs/puffer_source.json, so `autopilot export puffer-ini` gives PufferLib its ini back.
+    source: dict[str, Any] = field(default_factory=dict)
 
 
 def load_native(env: str | None, ini: Path | None, python: str | None) -> NativeExperiment:
@@ -69,11 +72,17 @@ def load_native(env: str | None, ini: Path | None, python: str | None) -> Native
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise NativeConfigError(lines[-1] if lines else f"exit code {done.returncode}")
     loaded = json.loads(done.stdout)
-    return from_loaded(loaded["config"], loaded["sweep"], loaded["notes"], loaded.get("agents_per_instance"))
+    return from_loaded(
+        loaded["config"], loaded["sweep"], loaded["notes"], loaded.get("agents_per_instance"), loaded.get("originals")
+    )
 
 
 def from_loaded(
-    config: dict[str, Any], sweep: dict[str, Any], notes: list[str], agents_per_instance: int | None = None
+    config: dict[str, Any],
+    sweep: dict[str, Any],
+    notes: list[str],
+    agents_per_instance: int | None = None,
+    originals: dict[str, Any] | None = None,
 ) -> NativeExperiment:
     full = {**config, "autopilot": {"resume_mode": "fresh", "resume_from": "latest", "save_strategy": "best"}}
     train = full["train"]
@@ -93,7 +102,8 @@ def from_loaded(
     metric = str(sweep.get("metric") or "score")
     mode = "min" if str(sweep.get("goal", "maximize")).startswith("min") else "max"
     rules = native_rules(full, agents_per_instance)
-    return NativeExperiment(full, quick, space, metric, mode, {metric: f"environment/{metric}"}, notes, rules)
+    source = {"sweep": sweep, "originals": originals or {}}
+    return NativeExperiment(full, quick, space, metric, mode, {metric: f"environment/{metric}"}, notes, rules, source)
 
 
 def native_rules(config: dict[str, Any], agents_per_instance: int | None) -> list[dict[str, Any]]:

@@ -274,6 +274,7 @@ def scaffold(
             native.baseline_quick if native else presets.baseline_config(trainer, env, "quick"),
         ),
         (ws.baseline_file("full"), native.baseline_full if native else presets.baseline_config(trainer, env, "full")),
+        *([(ws.puffer_source, native.source)] if native else []),
         (ws.next_config, {}),
         (ws.labbook, "# Lab book\n\nOne line per event, appended by the loop, in time order.\n\n"),
         (ws.notes, "# Notes\n\nCurated notes by humans and agents.\n"),

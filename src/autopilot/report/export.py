@@ -20,7 +20,7 @@ from autopilot.analysis.ranking import shown_estimate
 from autopilot.config import to_dotted
 from autopilot.experiment.schema import Experiment
 from autopilot.space import OBJECTIVE_OWNED
-from autopilot.workspace.atomic import atomic_write_text, read_curve
+from autopilot.workspace.atomic import atomic_write_text, read_curve, read_json
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
@@ -194,22 +194,65 @@ def _scalar(value: Any) -> bool:
 
 
 def puffer_ini(ws: Workspace, view: RunView) -> str:
-    """The run's trainer config as an ini that ``puffer train ENV --config FILE`` reads (PufferLib's sections:
-    base, env, vec, policy, rnn, train); the loop's own ``autopilot`` section is left out."""
+    """The run's trainer config as PufferLib's ini for its env (sections base, env, vec, policy, rnn, train; the
+    loop's own ``autopilot`` section left out), to put in place of the env's ini for ``puffer train`` and
+    ``puffer sweep``. For an env brought in from PufferLib (``init --trainer puffer``) it is the env's own ini
+    apart from the run's values: keys resolved for the driver go back to the env's own values where the run kept
+    the baseline's (``auto``, ``cuda``), and the env's ``[sweep]`` sections are written back."""
     config = read_config(ws.runs / view.id)
     if config is None:
         raise ValueError(f"run {view.id} has no readable config.json")
+    source = _json_dict(ws.puffer_source)  # the env's own [sweep] and values, when it came from PufferLib
+    flat = {k: v for k, v in to_dotted(config).items() if not k.startswith("autopilot.")}
+    flat.pop("train.load_model_path", None)
+    if source:
+        baseline = to_dotted(_json_dict(ws.baseline_file("full")))
+        for key, original in source.get("originals", {}).items():
+            if key not in flat or flat[key] == baseline.get(key):
+                flat[key] = original
+    sections: dict[str, dict[str, str]] = {}
+    for key, value in flat.items():
+        section, _, name = key.partition(".")
+        if isinstance(value, dict | list) or value is None:
+            continue  # an ini holds scalars; pufferl reads an absent key from default.ini
+        sections.setdefault(section, {})[name] = _ini_value(value)
+    if source.get("sweep"):
+        sections.update(_sweep_sections(source["sweep"]))
     parser = configparser.ConfigParser()
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
-    for section, values in config.items():
-        if section == "autopilot" or not isinstance(values, dict):
-            continue
-        flat = {k: v for k, v in to_dotted({section: values}).items() if k != "train.load_model_path"}
-        parser[section] = {key.split(".", 1)[1]: _ini_value(v) for key, v in flat.items()}
+    for section, values in sections.items():
+        parser[section] = values
     buffer = io.StringIO()
     buffer.write(f"# autopilot run {view.id} ({view.record.proposer}); score {view.score}\n")
+    if not source:
+        env = (config.get("base") or {}).get("env_name")
+        buffer.write(
+            f"# {env} is not an env PufferLib ships: put these settings in your own env's ini; `puffer train` "
+            "needs an env_name from its config folder\n"
+        )
     parser.write(buffer)
     return buffer.getvalue()
+
+
+def _json_dict(path: Path) -> dict[str, Any]:
+    """A JSON object file of the workspace's own, or {} when it is absent."""
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    return data if isinstance(data, dict) else {}
+
+
+def _sweep_sections(sweep: dict[str, Any], prefix: str = "sweep") -> dict[str, dict[str, str]]:
+    """PufferLib's nested sweep as ini sections: ``[sweep]`` (method, metric, goal, max_suggestion_cost, ...)
+    and one ``[sweep.SECTION.KEY]`` per searched key."""
+    out: dict[str, dict[str, str]] = {}
+    scalars = {k: _ini_value(v) for k, v in sweep.items() if not isinstance(v, dict)}
+    if scalars or prefix == "sweep":
+        out[prefix] = scalars
+    for key, value in sweep.items():
+        if isinstance(value, dict):
+            out.update(_sweep_sections(value, f"{prefix}.{key}"))
+    return out
 
 
 def _ini_value(value: Any) -> str:

@@ -34,6 +34,11 @@ class Workspace:
         return self.configs / f"baseline_{mode}.json"
 
     @property
+    def puffer_source(self) -> Path:
+        """A PufferLib env's own [sweep] and unresolved values (``autopilot init --trainer puffer``)."""
+        return self.configs / "puffer_source.json"
+
+    @property
     def next_config(self) -> Path:
         return self.root / "proposals" / "next_config.json"
 

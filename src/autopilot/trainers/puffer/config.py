@@ -53,6 +53,22 @@ def from_ini(paths: list[Path]) -> dict[str, Any]:
     return out
 
 
+def base_section(env_name: str) -> dict[str, Any]:
+    """The [base] section of ``default.ini`` and the env's ini, found as pufferl's ``load_config`` finds it
+    (its args mix [base] with command-line options, which this keeps apart)."""
+    import glob
+
+    import pufferlib
+
+    config_dir = Path(pufferlib.__file__).parent / "config"
+    for path in sorted(glob.glob(str(config_dir / "**" / "*.ini"), recursive=True)):
+        parser = configparser.ConfigParser()
+        parser.read([config_dir / "default.ini", path])
+        if env_name in parser["base"].get("env_name", "").split():
+            return {key: _value(parser["base"][key]) for key in parser["base"]}
+    return {}
+
+
 def via_pufferl(env_name: str) -> dict[str, Any]:
     saved = sys.argv
     sys.argv = ["puffer"]  # its loader parses the command line: give it none
@@ -64,14 +80,21 @@ def via_pufferl(env_name: str) -> dict[str, Any]:
     return json.loads(json.dumps(args, default=str))
 
 
-def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str], int | None]:
+def resolve(
+    raw: dict[str, Any],
+    base: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[str], int | None, dict[str, Any]]:
     """(config in the driver's shape, the sweep section, notes on what was resolved, the agents on one env
-    instance as built from the config, None when it cannot be built here)."""
+    instance as built from the config (None when it cannot be built here), and the env's own values of the keys
+    resolved or left out, dotted: what an export writes back for PufferLib)."""
     notes: list[str] = []
     config: dict[str, Any] = {"base": {k: raw.get(k) for k in BASE_KEYS}}
     for section in SECTIONS:
         config[section] = dict(raw.get(section) or {})
     vec, train = config["vec"], config["train"]
+    originals = {f"{section}.{k}": v for section in ("vec", "train") for k, v in config[section].items()}
+    # [base] keys the driver does not take (max_suggestion_cost: puffer sweep's cost cap) go back on export
+    originals.update({f"base.{k}": v for k, v in (base or {}).items() if k not in BASE_KEYS})
     num_envs = int(vec.get("num_envs", 1))
     if vec.get("num_workers") == "auto":
         vec["num_workers"] = num_envs
@@ -103,7 +126,12 @@ def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[s
     for key in ("data_dir", "name", "project"):
         train.pop(key, None)  # pufferl's output folder and logger names: the run folder replaces them
     sweep = raw.get("sweep") or {}
-    return config, sweep, notes, per_instance
+    resolved = {f"{section}.{k}": v for section in ("vec", "train") for k, v in config[section].items()}
+    changed = {k: v for k, v in originals.items() if resolved.get(k, _DROPPED) != v}
+    return config, sweep, notes, per_instance, changed
+
+
+_DROPPED = object()  # a key the driver's config leaves out (pufferl's output folder and logger names)
 
 
 def count_agents(config: dict[str, Any]) -> int:
@@ -131,9 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.ini:
                 default = Path(pufferlib.__file__).parent / "config" / "default.ini"
                 raw = from_ini([default, Path(cwd, args.ini).resolve()])
+                base = {k: v for k, v in raw.items() if not isinstance(v, dict)}
             else:
                 raw = via_pufferl(args.env)
-            config, sweep, notes, agents = resolve(raw)
+                base = base_section(args.env)
+            config, sweep, notes, agents, originals = resolve(raw, base)
         except SystemExit:
             raise
         except Exception as exc:  # PufferLib's APIUsageError for an unknown env, an env that fails to build
@@ -141,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         finally:
             os.chdir(cwd)
-    print(json.dumps({"config": config, "sweep": sweep, "notes": notes, "agents_per_instance": agents}))
+    out = {"config": config, "sweep": sweep, "notes": notes, "agents_per_instance": agents, "originals": originals}
+    print(json.dumps(out, default=str))
     return 0
 
 
