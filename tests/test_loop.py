@@ -611,3 +611,28 @@ def test_a_proposal_that_breaks_a_rule_is_replaced_not_the_end_of_the_run(tmp_pa
     assert refused and all(f["class"] == "invalid_config" and f["proposer"] == "auto" for f in refused)
     assert "train.y" in refused[0]["reason"]
     assert "asking again with a fresh seed" in ws.labbook.read_text()
+
+
+def test_the_study_line_follows_every_trial_and_a_budget_too_small_to_tune_is_announced(tmp_path: Path) -> None:
+    """After each finished trial: trials of the budget and the champion so far; a budget whose trials are only
+    the baseline and its re-run says so before it starts."""
+    from autopilot.experiment.loader import load
+    from autopilot.loop.orchestrator import Loop, RunOptions
+    from autopilot.loop.progress import Progress
+
+    ws = make_ws(tmp_path / "ws")
+    lines: list[str] = []
+    progress = Progress(ws, "score", live=False)
+    progress.message = lines.append  # type: ignore[method-assign]
+    result = Loop(load(ws), RunOptions(iterations=None, trials=2, proposer="random", seed=1), progress=progress).run()
+    assert result.exit_code == 0, result.message
+    assert any(line.startswith("note: 2 trial(s) hold 1 new config(s) and 1 final re-run(s)") for line in lines)
+    study = [line for line in lines if line.startswith("study: ")]
+    assert len(study) == 2 and study[0].startswith("study: 1/2 trials; champion ")
+    champion = decide(runs(ws), Objective(metric="score"), ws.runs).champion
+    assert champion is not None and study[-1].startswith(f"study: 2/2 trials; champion {champion.id} (score ")
+    assert study[-1].endswith("over 2 seed(s))")  # the baseline's final re-run pooled with it
+
+    lines.clear()
+    result = Loop(load(ws), RunOptions(iterations=None, trials=12, proposer="random", seed=2), progress=progress).run()
+    assert result.exit_code == 0 and not any(line.startswith("note:") for line in lines)

@@ -124,6 +124,8 @@ def test_a_pufferlib_c_env_trains_through_the_driver(tmp_path: Path) -> None:
     assert len(episodes) == 32 and all(e["length"] >= 1 for e in episodes)
     lines = read_lines(run_dir / "metrics.jsonl")
     assert any(line["metrics"].get("mean_reward") is not None for line in lines)
+    # every line says how far the trial is (progress shows step / total even between the env's logs)
+    assert all(line["total"] == 200_000 and line["step"] > 0 for line in lines)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

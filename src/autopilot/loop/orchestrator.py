@@ -21,6 +21,8 @@ from typing import Any
 
 from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
+from autopilot.analysis.promotion import Promotion
+from autopilot.analysis.ranking import shown_estimate
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
 from autopilot.executors.processes import end_trial_processes, group_members
@@ -31,14 +33,14 @@ from autopilot.loop.meta_review import meta_review
 from autopilot.loop.preflight import preflight_problems
 from autopilot.loop.prepare import Preparer, Rejection
 from autopilot.loop.progress import Progress
-from autopilot.loop.scheduler import Actions, Scheduler, batch_size, trial_equivalent
+from autopilot.loop.scheduler import Actions, Scheduler, batch_size, reserve_trials, trial_equivalent
 from autopilot.loop.settle import Settled, Settler
 from autopilot.proposers.base import history_for_proposers
 from autopilot.proposers.registry import make_proposer
 from autopilot.report.html import write_report
 from autopilot.tracking.wandb_study import StudyRun
 from autopilot.workspace.atomic import atomic_write_text, read_json
-from autopilot.workspace.budget import start_budget, usage
+from autopilot.workspace.budget import Budget, start_budget, usage
 from autopilot.workspace.control import pause_reason, window_start
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import Failure, FailureEntry
@@ -154,6 +156,8 @@ class Loop:
         self.settler = Settler(loaded, self.records, self.journal)
         self._write_lock = threading.Lock()
         self.study_run: StudyRun | None = None  # the study's W&B run (tracking.wandb), opened at the first trial
+        self._budget: Budget | None = None  # this session's budget and deadline, for the study's progress line
+        self._deadline: float | None = None
         self.finished_runs: list[str] = []
         self._report_due = 0.0  # time.monotonic() after which the report may be rendered again
         self._report_stale = False  # runs ended since the report was last rendered
@@ -235,7 +239,9 @@ class Loop:
                     self.progress.message(f"finishing the study begun {budget.since[:19]}Z ({used.describe(budget)})")
                 else:  # a finished study's budget asked for again is a new study: say so, never silently
                     self.progress.message(f"starting a new study ({usage(self.ws, [], budget).describe(budget)} used)")
+                    self._announce_small(budget)
             deadline = None if self.options.budget_minutes is None else self.clock() + 60 * self.options.budget_minutes
+            self._budget, self._deadline = budget, deadline
             iteration = 0
             while True:
                 if self.stop.is_set():
@@ -290,6 +296,38 @@ class Loop:
                     continue  # until stopped, or until the budget is used
                 if iteration >= (self.options.iterations or 1):
                     return LoopResult(0, f"done: {iteration} iteration(s)", self.finished_runs)
+
+    def _announce_small(self, budget: Budget) -> None:
+        """Say so when a trial budget leaves (almost) nothing to tune: its last trials re-run the top configs,
+        and a proposer's first config is usually the baseline."""
+        if budget.trials is None:
+            return
+        reserve = reserve_trials(budget.trials)
+        if budget.trials - reserve <= 1:
+            self.progress.message(
+                f"note: {budget.trials} trial(s) hold {budget.trials - reserve} new config(s) and {reserve} final "
+                "re-run(s) of the best; the first config is usually the baseline, so nothing may be tuned: give "
+                "--trials 8 or more to tune"
+            )
+
+    def study_line(self, history: list[RunView], promotion: Promotion | None) -> str:
+        """The study at a glance: trials (of the budget), steps, time left, and the champion so far."""
+        parts = []
+        if self._budget is not None:
+            parts.append(usage(self.ws, history, self._budget).describe(self._budget))
+        else:
+            parts.append(f"{len(self.finished_runs)} trial(s) this session")
+        if self._deadline is not None:
+            parts.append(f"{max(0.0, self._deadline - self.clock()) / 60:.0f} min left")
+        champion = promotion.champion if promotion is not None else None
+        if promotion is None or champion is None:
+            parts.append("no champion yet")
+        else:
+            estimate = shown_estimate(promotion, champion.id, self.exp.objective)
+            seeds = promotion.estimates.get(champion.id, (0.0, 1))[1]
+            shown = f"{estimate:.4g}" if isinstance(estimate, float) else "?"
+            parts.append(f"champion {champion.id} ({self.exp.objective.metric} {shown} over {seeds} seed(s))")
+        return "study: " + "; ".join(parts)
 
     def _carry_out(self, actions: Actions, guard: GuardState | None, history: list[RunView]) -> list[Case]:
         """Queue what the scheduler asked for; the cases to run, in the order they were queued."""
@@ -471,6 +509,7 @@ class Loop:
             self._carry_out(self.scheduler.on_trial_end(history, self.records.pending_cases()), None, history)
             self.finished_runs.append(record.id)
             self.progress.finished(record, settled.summary)
+            self.progress.study(self.study_line(history, settled.promotion))
             self._track(history, settled)
 
     def _track(self, history: list[RunView], settled: Settled) -> None:

@@ -1,16 +1,20 @@
-"""Progress of running trials: a live table in a terminal (rich), plain timestamped lines otherwise."""
+"""Progress of the study and its running trials: a live table in a terminal (rich), with the study's line
+(trials of the budget, time left, champion so far) under it; plain timestamped lines otherwise."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from autopilot.executors.base import TrialSpec
 from autopilot.workspace.atomic import last_metrics_line
@@ -41,13 +45,18 @@ class Progress:
         self._live: Live | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.study_text = ""
+        self._showwarning: Any = None
 
     # loop callbacks
     def begin(self) -> None:
         self._stop.clear()
         if self.live_mode:
-            self._live = Live(self._table(), console=self.console, refresh_per_second=2, transient=True)
+            self._live = Live(self._view(), console=self.console, refresh_per_second=2, transient=True)
             self._live.start()
+            # A library's warning printed to stderr would tear the live table: it goes above it, as a line.
+            self._showwarning = warnings.showwarning
+            warnings.showwarning = self._warning
         self._thread = threading.Thread(target=self._refresh, daemon=True)
         self._thread.start()
 
@@ -58,6 +67,26 @@ class Progress:
         if self._live is not None:
             self._live.stop()
             self._live = None
+        if self._showwarning is not None:
+            warnings.showwarning = self._showwarning
+            self._showwarning = None
+
+    def _warning(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        self.message(f"warning: {category.__name__}: {message} ({Path(filename).name}:{lineno})")
+
+    def study(self, text: str) -> None:
+        """The study's line, after each finished trial: under the live table, or a printed line."""
+        self.study_text = text
+        if self._live is None:
+            self.message(text)
 
     def started(self, spec: TrialSpec) -> None:
         with self._lock:
@@ -90,7 +119,8 @@ class Progress:
             elapsed = time.monotonic() - view.started
             step, total, sps = line.get("step"), line.get("total"), line.get("sps")
             eta = (total - step) / sps if isinstance(total, int) and step and sps else None
-            remaining = min(eta, view.spec.timeout_s - elapsed) if eta is not None else view.spec.timeout_s - elapsed
+            limit_left = view.spec.timeout_s - elapsed
+            remaining = min(eta, limit_left) if eta is not None else limit_left
             out.append(
                 {
                     "run_id": view.spec.run_id,
@@ -100,9 +130,14 @@ class Progress:
                     "metric": (line.get("metrics") or {}).get(self.metric),
                     "elapsed": elapsed,
                     "remaining": max(remaining, 0.0),
+                    "estimated": eta is not None,  # else remaining is only the time limit's
                 }
             )
         return out
+
+    def _view(self) -> Group:
+        """The running trials' table, the study's line under it."""
+        return Group(self._table(), Text(self.study_text)) if self.study_text else Group(self._table())
 
     def _table(self) -> Table:
         table = Table(title="running trials", expand=False)
@@ -116,7 +151,7 @@ class Progress:
                 f"{row['sps']:,.0f}" if row["sps"] else "-",
                 f"{row['metric']:.3f}" if isinstance(row["metric"], float) else "-",
                 f"{row['elapsed']:.0f}s",
-                f"{row['remaining']:.0f}s",
+                f"{row['remaining']:.0f}s" if row["estimated"] else f"limit {row['remaining']:.0f}s",
             )
         return table
 
@@ -124,7 +159,7 @@ class Progress:
         last_plain = time.monotonic()
         while not self._stop.wait(0.5):
             if self._live is not None:
-                self._live.update(self._table())
+                self._live.update(self._view())
             elif time.monotonic() - last_plain >= PLAIN_EVERY_S:
                 last_plain = time.monotonic()
                 for row in self.rows():

@@ -267,11 +267,14 @@ def _train_and_evaluate(
                 aggregator.add(logs)
             _check_finite(trainer.losses, trainer.uncompiled_policy, trainer.global_step)
             now = time.monotonic()
-            if aggregator.pending() and (now - last_write >= METRICS_EVERY_S or trainer.global_step >= total):
-                metrics, losses = aggregator.flush()
+            if now - last_write >= METRICS_EVERY_S or trainer.global_step >= total:
                 sps = trainer.global_step / max(now - started, 1e-9)
-                writer.write(trainer.global_step, sps, metrics, losses, epoch=trainer.epoch, total=total)
-                tracker.observe(metrics, trainer.global_step, trainer.uncompiled_policy)
+                if aggregator.pending():
+                    metrics, losses = aggregator.flush()
+                    writer.write(trainer.global_step, sps, metrics, losses, epoch=trainer.epoch, total=total)
+                    tracker.observe(metrics, trainer.global_step, trainer.uncompiled_policy)
+                else:  # no env logs since the last line (a C env logs as its episodes end): progress only
+                    writer.write(trainer.global_step, sps, {}, {}, epoch=trainer.epoch, total=total)
                 last_write = now
             own_s += time.monotonic() - own_started
     except torch.OutOfMemoryError as exc:
