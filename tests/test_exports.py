@@ -136,3 +136,24 @@ def test_the_dashboard_serves_the_study_one_trial_per_config(study: autopilot.St
         server.wait(timeout=30)
     assert (study.workspace.root / "optuna.db").is_file()
     assert not (study.workspace.root / ".optuna.db.partial").exists()
+
+
+def test_the_leaderboard_ranks_configs_with_their_runs_beneath(study: autopilot.Study) -> None:
+    import json
+    import subprocess
+
+    from helpers import AUTOPILOT
+
+    base = add_run(study, 1, 0.086)
+    again = add_run(study, 2, 0.19, parent=base)  # a re-run is part of its config's row, never ranked apart
+    other = add_run(study, 3, 0.123456789)
+    root = str(study.workspace.root)
+    done = subprocess.run([AUTOPILOT, "leaderboard", "-w", root, "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["config_id"] for r in rows] == [base, other]  # 0.138 over 2 seeds beats 0.123 on one
+    assert [run["run_id"] for run in rows[0]["runs"]] == [base, again] and rows[0]["seeds"] == 2
+    assert rows[0]["best"] and rows[0]["mean"] == pytest.approx(0.138)
+    text = subprocess.run([AUTOPILOT, "leaderboard", "-w", root], capture_output=True, text=True).stdout
+    assert text.index(base) < text.index(again) < text.index(other)  # runs beneath their config
+    assert "0.1235" in text and "0.123456789" not in text  # figures as a reader takes them in

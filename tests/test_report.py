@@ -42,7 +42,8 @@ def test_report_renders_plots_and_tables_in_chromium(tmp_path: Path) -> None:
     # no drone funnel: a command trainer reports none of its rates
     assert len(images) == 6
     leaderboard = dom[dom.index('id="leaderboard"') : dom.index("</table>", dom.index('id="leaderboard"'))]
-    assert leaderboard.count("<tr") == 1 + 4  # header + the four completed runs
+    # header, then the four completed configs, each with its run beneath (none was re-run)
+    assert leaderboard.count("<tr") == 1 + 4 + 4 and leaderboard.count("class=\"config") == 4
     failures = dom[dom.index('id="failures"') :]
     assert "crash" in failures
     assert "Champion:" in dom and "winner" in dom
@@ -60,4 +61,5 @@ def test_the_loop_refreshes_the_report_after_each_iteration(tmp_path: Path) -> N
     queue(ws, {"train.x": 0.9})
     make_loop(ws).run()
     second = (ws.root / "report.html").read_text()
-    assert first != second and second.count("<tr class=") == 2
+    assert first != second and second.count("<tr class='config") == 2 and second.count("<tr class='run'") == 2
+    assert "No failures." in second and "id='failures'" not in second  # no empty table

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from autopilot import __version__
 from autopilot.analysis.promotion import decide
-from autopilot.analysis.ranking import why_empty
+from autopilot.analysis.ranking import config_rows, why_empty
 from autopilot.analysis.summary import compare_runs
 from autopilot.config import JSONInputError, parse_json_object
 from autopilot.experiment.loader import MODES, BaselineError, load
@@ -159,10 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workspace(p)
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("leaderboard", help="runs ranked by score (feasible first) with metrics and intervals")
+    p = sub.add_parser(
+        "leaderboard",
+        help="configs ranked as the pick ranks them (estimate over seeds), each config's runs beneath",
+    )
     _add_workspace(p)
     p.add_argument("--json", action="store_true", help="machine-readable output (rebuilt from runs/)")
-    p.add_argument("--top", type=int, default=20, metavar="N", help="rows to show (default 20)")
+    p.add_argument("--top", type=int, default=20, metavar="N", help="configs to show (default 20)")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("report", help="write the self-contained HTML report")
@@ -413,9 +416,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     exp = load_experiment(ws.experiment_file)
     history = Records(ws).history()
-    rows = write_leaderboard(ws, history, exp.objective, decide(history, exp.objective, ws.runs))
+    promotion = decide(history, exp.objective, ws.runs)
+    rows = write_leaderboard(ws, history, exp.objective, promotion)
     if args.json:
-        print(json.dumps(rows[: args.top], indent=2))
+        print(json.dumps(config_rows(history, exp.objective, promotion)[: args.top], indent=2))
     else:
         print(render_leaderboard(ws, top=args.top) if rows else why_empty(history))
     return EXIT_OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from autopilot.analysis.promotion import Promotion
+from autopilot.analysis.promotion import Promotion, configs
 from autopilot.objective import Objective
 from autopilot.workspace.records import RunView
 
@@ -81,3 +81,39 @@ def shown_estimate(promotion: Promotion | None, run_id: str, objective: Objectiv
         return None
     estimate = promotion.estimates[run_id][0]
     return estimate if objective.maximize else -estimate
+
+
+def config_rows(history: list[RunView], objective: Objective, promotion: Promotion) -> list[dict[str, Any]]:
+    """The leaderboard of configs (a run and its re-runs on other seeds), as the pick ranks them: the champion
+    first, then feasible configs, then by estimate (the seeds' mean shrunk toward all configs'); each with its
+    runs beneath, in time order. Values in the objective's own units."""
+    champion = promotion.champion.id if promotion.champion else None
+    groups = configs(history, objective)
+    groups.sort(key=lambda c: (c.root.id != champion, not c.feasible, -c.estimate))
+    rows = []
+    for rank, group in enumerate(groups, start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "config_id": group.root.id,
+                "best": group.root.id == champion,
+                "estimate": shown_estimate(promotion, group.root.id, objective),
+                "mean": group.mean if objective.maximize else -group.mean,
+                "seeds": group.seeds,
+                "feasible": group.feasible,
+                "proposer": group.root.record.proposer,
+                "evidence": promotion.evidence.get(group.root.id),
+                "overrides": group.root.overrides,
+                "runs": [
+                    {
+                        "run_id": v.id,
+                        "value": v.metrics.get(objective.metric),
+                        "interval": (v.summary or {}).get("intervals", {}).get(objective.metric),
+                        "seed": v.record.seed,
+                        "rerun": "confirm" in v.record.tags,
+                    }
+                    for v in group.runs
+                ],
+            }
+        )
+    return rows

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from autopilot.analysis.promotion import decide
-from autopilot.analysis.ranking import leaderboard_rows, ranked, why_empty
+from autopilot.analysis.ranking import config_rows, ranked, why_empty
+from autopilot.config import to_dotted
 from autopilot.experiment.schema import Experiment
 from autopilot.ids import utc_now
 from autopilot.workspace.atomic import atomic_write_text, last_metrics_line, read_curve
@@ -70,14 +70,7 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
         if champion
         else f"<p>{_e(why_empty(history))}.</p>"
     )
-    rows = leaderboard_rows(history, exp.objective, promotion)
-    board = "".join(
-        f"<tr class='{'best' if r['best'] else ''}'><td>{r['rank']}{' *' if r['best'] else ''}</td>"
-        f"<td>{_e(r['run_id'])}</td><td>{_num(r['objective'][metric])}</td>"
-        f"<td>{_interval(r['interval'])}</td><td>{_e(r['feasible'])}</td><td>{_e(r['proposer'])}</td>"
-        f"<td><code>{_e(json.dumps(r['overrides'], sort_keys=True))}</code></td></tr>"
-        for r in rows
-    )
+    board = "".join(_config_rows(row, metric) for row in config_rows(history, exp.objective, promotion))
     # The behaviour rules and the funnel speak of the drone task's rates: shown only where runs report them.
     funnel_reported = any(v.metrics.get(key) is not None for v in history for key, _ in plots.FUNNEL[:3])
     insights = "".join(_insight_row(v) for v in reversed(history) if v.summary) if funnel_reported else ""
@@ -103,14 +96,42 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
 ({_e(exp.objective.mode)}) &middot; runs: {_e(", ".join(f"{k} {n}" for k, n in sorted(counts.items())))}</p>
 {best}{damaged}
 <h2>Plots</h2>{images}
-<h2>Leaderboard</h2>
-<table id="leaderboard"><tr><th>#</th><th>run</th><th>{_e(metric)}</th><th>95% CI</th><th>feasible</th><th>proposer</th>
-<th>overrides (vs baseline)</th></tr>{board}</table>
+<h2>Leaderboard of configs</h2>
+<p class="muted">Ranked as the pick ranks them: the estimate over a config's seeds (its mean shrunk toward all
+configs'); each config's runs beneath it. * the champion.</p>
+<table id="leaderboard"><tr><th>#</th><th>config / run</th><th>estimate</th><th>seeds</th><th>{_e(metric)}</th>
+<th>95% CI</th><th>feasible</th><th>proposer</th><th>overrides (vs baseline)</th></tr>{board}</table>
 {_insights_section(insights)}
-<h2>Failures (latest 50)</h2>
-<table id="failures"><tr><th>time</th><th>run / case</th><th>class</th><th>reason</th></tr>{failure_rows}</table>
+{_failures_section(failure_rows)}
 </body></html>
 """
+
+
+def _config_rows(row: dict[str, Any], metric: str) -> str:
+    """A config's row, then one row per run of it (its seeds)."""
+    overrides = ", ".join(f"{k}={_num(v)}" for k, v in sorted(to_dotted(row["overrides"]).items()))
+    head = (
+        f"<tr class='config{' best' if row['best'] else ''}'><td>{row['rank']}{' *' if row['best'] else ''}</td>"
+        f"<td>{_e(row['config_id'])}</td><td>{_num(row['estimate'])}</td><td>{row['seeds']}</td>"
+        f"<td>mean {_num(row['mean'])}</td><td></td><td>{_e(row['feasible'])}</td><td>{_e(row['proposer'])}</td>"
+        f"<td><code>{_e(overrides or '(baseline)')}</code></td></tr>"
+    )
+    runs = "".join(
+        f"<tr class='run'><td></td><td>&nbsp;&nbsp;{_e(run['run_id'])}</td><td></td><td></td>"
+        f"<td>{_num(run['value'])}</td><td>{_interval(run['interval'])}</td><td></td><td></td>"
+        f"<td>seed {_e(run['seed'])}{' (re-run)' if run['rerun'] else ''}</td></tr>"
+        for run in row["runs"]
+    )
+    return head + runs
+
+
+def _failures_section(rows: str) -> str:
+    if not rows:
+        return "<h2>Failures</h2><p>No failures.</p>"
+    return (
+        "<h2>Failures (latest 50)</h2>"
+        f"<table id='failures'><tr><th>time</th><th>run / case</th><th>class</th><th>reason</th></tr>{rows}</table>"
+    )
 
 
 def _interval(interval: dict[str, Any] | None) -> str:

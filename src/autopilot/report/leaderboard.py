@@ -1,11 +1,12 @@
-"""``leaderboard.json``: derived from runs/ at any time (``analysis/ranking.py`` ranks)."""
+"""``leaderboard.json``: derived from runs/ at any time (``analysis/ranking.py`` ranks): ``configs``, the
+leaderboard of configs with their runs beneath, and ``runs``, every ranked run."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from autopilot.analysis.promotion import Promotion
-from autopilot.analysis.ranking import leaderboard_rows
+from autopilot.analysis.ranking import config_rows, leaderboard_rows
 from autopilot.objective import Objective
 from autopilot.workspace.atomic import atomic_write_json, read_json
 from autopilot.workspace.layout import Workspace
@@ -30,6 +31,7 @@ def write_leaderboard(
         {
             "objective": {"metric": objective.metric, "mode": objective.mode},
             "best": promotion.champion.id if promotion and promotion.champion else None,
+            "configs": config_rows(history, objective, promotion) if promotion else [],
             "runs": rows,
         },
     )

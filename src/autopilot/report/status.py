@@ -11,7 +11,7 @@ from rich.table import Table
 
 from autopilot.analysis.guardrails import evaluate
 from autopilot.analysis.promotion import decide
-from autopilot.analysis.ranking import leaderboard_rows, shown_estimate, why_empty
+from autopilot.analysis.ranking import config_rows, shown_estimate, why_empty
 from autopilot.experiment.parse import load_experiment
 from autopilot.workspace.atomic import last_metrics_line
 from autopilot.workspace.budget import read_budget, usage
@@ -155,33 +155,38 @@ def render_champion(ws: Workspace) -> str:
 
 
 def render_leaderboard(ws: Workspace, top: int = 10) -> str:
+    """The leaderboard of configs as the pick ranks them, each config's runs (seeds) beneath it."""
     exp = load_experiment(ws.experiment_file)
     history = Records(ws).history()
-    rows = leaderboard_rows(history, exp.objective, decide(history, exp.objective, ws.runs))[:top]
+    rows = config_rows(history, exp.objective, decide(history, exp.objective, ws.runs))[:top]
     metric = exp.objective.metric
-    table = Table(title=f"leaderboard ({metric}, {exp.objective.mode}; * = the champion, the best estimate)")
-    for col in ("#", "run", metric, "95% CI", "estimate (seeds)", "feasible", "proposer", "overrides"):
+    table = Table(
+        title=f"leaderboard of configs ({metric}, {exp.objective.mode}; * = the champion: the best estimate over "
+        "its seeds)"
+    )
+    for col in ("#", "config / run", "estimate", "seeds", f"{metric} (95% CI)", "feasible", "proposer", "overrides"):
         table.add_column(col)
+    order = {name: i for i, name in enumerate(exp.space.params)}  # keys as the search space declares them
     for row in rows:
-        interval = row["interval"]
-        ci = f"[{interval['low']:.3f}, {interval['high']:.3f}]" if interval else "-"
-        # Keys in the order the search space declares them (the most important come first there).
-        order = {name: i for i, name in enumerate(exp.space.params)}
         keys = sorted(row["overrides"], key=lambda k: order.get(k, len(order)))
         overrides = ", ".join(f"{k.split('.', 1)[-1]}={_fmt(row['overrides'][k])}" for k in keys[:5])
         overrides += f" (+{len(keys) - 5})" if len(keys) > 5 else ""
         table.add_row(
             str(row["rank"]) + (" *" if row["best"] else ""),
-            row["run_id"],
-            _fmt(row["objective"][metric]),
-            ci,
-            f"{_fmt(row['estimate'])} ({row['seeds']})" if row.get("seeds") else "-",
+            row["config_id"],
+            _fmt(row["estimate"]),
+            str(row["seeds"]),
+            f"mean {_fmt(row['mean'])}",
             str(row["feasible"]),
             row["proposer"],
             overrides or "(baseline)",
         )
+        for run in row["runs"]:
+            interval = run["interval"]
+            ci = f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
+            table.add_row("", f"  {run['run_id']}", "", "", f"{_fmt(run['value'])}{ci}", "", "", f"seed {run['seed']}")
     buffer = io.StringIO()
-    Console(file=buffer, width=160).print(table)
+    Console(file=buffer, width=170).print(table)
     return buffer.getvalue().rstrip()
 
 
