@@ -9,18 +9,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
 import yaml
-from helpers import AUTOPILOT, make_ws
+from helpers import AUTOPILOT, make_loop, make_ws, queue
 
 import autopilot
 from autopilot.experiment.json_schema import experiment_schema
 from autopilot.experiment.scaffold import render_experiment
-from autopilot.tracking.tensorboard import TENSORBOARD_DIR
+from autopilot.tracking.mirror import TENSORBOARD_DIR
 
 pytestmark = pytest.mark.slow  # real trainer processes
 
@@ -169,24 +171,27 @@ def test_offline_wandb_runs_for_a_pufferlib_driver_study(tmp_path: Path) -> None
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    trial_runs = sorted(root.glob("runs/*/wandb/offline-run-*/run-*.wandb"))
+    # every W&B run of the study in WORKSPACE/wandb/, where `wandb sync` run in the workspace looks
+    trial_runs = sorted(p for p in root.glob("wandb/offline-run-*/run-*.wandb") if "-study-" not in p.name)
     assert len(trial_runs) == 2
     for path in trial_runs:
-        keys = history_keys(path)
+        keys, config = wandb_records(path)
         assert any(k.startswith("environment/") for k in keys) and "final/success_rate" in keys
-    [study_run] = root.glob("wandb/wandb/offline-run-*/run-*.wandb")
-    assert {"trial/success_rate", "champion_so_far", "failure_class"} <= history_keys(study_run)
+        assert {"train.learning_rate", "env.num_drones", "autopilot.evaluation.episodes"} <= config  # all of it
+    [study_run] = root.glob("wandb/offline-run-*-study-*/run-*.wandb")
+    keys, _ = wandb_records(study_run)
+    assert {"trial/success_rate", "champion_so_far", "failure_class", "param/train.learning_rate"} <= keys
 
 
-def history_keys(path: Path) -> set[str]:
-    """The metric names logged to an offline W&B run, parsed with wandb's own record schema (its Python
-    reader of .wandb files is gone from wandb 0.31; the file is LevelDB's log format: 32 KiB blocks, 7-byte
-    record headers of crc, length and type, after wandb's 7-byte header)."""
+def wandb_records(path: Path) -> tuple[set[str], set[str]]:
+    """The metric names logged to an offline W&B run and its config's keys, parsed with wandb's own record
+    schema (its Python reader of .wandb files is gone from wandb 0.31; the file is LevelDB's log format: 32 KiB
+    blocks, 7-byte record headers of crc, length and type, after wandb's 7-byte header)."""
     from wandb.proto import wandb_internal_pb2
 
     data = path.read_bytes()
     assert data[:4] == b":W&B", path
-    pos, block, pending, keys = 7, 32768, b"", set()
+    pos, block, pending, keys, config = 7, 32768, b"", set(), set()
     while pos + 7 <= len(data):
         if block - pos % block < 7:
             pos += block - pos % block  # the block's tail is padding
@@ -201,7 +206,75 @@ def history_keys(path: Path) -> set[str]:
         record.ParseFromString(pending + chunk if kind == 4 else chunk)
         if record.WhichOneof("record_type") == "history":
             keys.update(item.key or "/".join(item.nested_key) for item in record.history.item)
-    return keys
+        elif record.WhichOneof("record_type") == "config":
+            config.update(item.key or "/".join(item.nested_key) for item in record.config.update)
+        elif record.WhichOneof("record_type") == "run":
+            config.update(item.key or "/".join(item.nested_key) for item in record.run.config.update)
+    return keys, config
+
+
+def test_a_command_trainers_trials_go_to_wandb_and_tensorboard_with_their_hyperparameters(tmp_path: Path) -> None:
+    """One offline W&B run per trial of a command trainer (the loop mirrors metrics.jsonl), with the full
+    applied config; the study run's rows carry each trial's hyperparameters; `wandb sync --dry-run` in the
+    workspace finds them all; TensorBoard has each run's hyperparameters (HParams) beside its result."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    study = command_study(tmp_path, tracking={"tensorboard": True, "wandb": True, "wandb_project": "t"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    done = subprocess.run(
+        [AUTOPILOT, "run", "-w", str(study.workspace.root), "--trials", "3", "--proposer", "random", "--seed", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    root = study.workspace.root
+    assert "Z tracking: " not in study.workspace.labbook.read_text()  # no tool failed
+    for view in study.runs:
+        [path] = root.glob(f"wandb/offline-run-*-{view.id}/run-*.wandb")
+        keys, config = wandb_records(path)
+        assert {"metrics/score", "final/score"} <= keys
+        assert {"train.x", "train.behavior", "autopilot.evaluation.episodes"} <= config
+        events = EventAccumulator(str(root / "runs" / view.id / TENSORBOARD_DIR))
+        events.Reload()
+        assert "metrics/score" in events.Tags()["scalars"]
+        assert events.PluginTagToContent("hparams")  # HParams: this run's session with its hyperparameters
+    [study_run] = root.glob("wandb/offline-run-*-study-*/run-*.wandb")
+    assert "param/train.x" in wandb_records(study_run)[0]
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "wandb"), "sync", "--dry-run"], cwd=root, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert all(view.id in listed.stdout + listed.stderr for view in study.runs)
+
+
+def test_tensorboard_is_written_while_a_trial_runs(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    study = command_study(
+        tmp_path, tracking={"tensorboard": True}, resources={"timeout_minutes": 2, "stall_seconds": 60}
+    )
+    queue(study.workspace, {"train.behavior": "curve", "train.sleep": 1.0})  # ten lines, a second apart
+    loop = threading.Thread(target=lambda: make_loop(study.workspace).run())
+    loop.start()
+    try:
+        seen_running = []
+        for _ in range(600):
+            [view] = study.runs or [None]
+            folder = study.workspace.runs / view.id / TENSORBOARD_DIR if view is not None else None
+            if view is not None and view.state == "running" and folder is not None and folder.is_dir():
+                events = EventAccumulator(str(folder))
+                events.Reload()
+                if "metrics/score" in events.Tags()["scalars"]:
+                    seen_running.append(len(events.Scalars("metrics/score")))
+                    break
+            if view is not None and view.state not in ("pending", "running"):
+                break
+            time.sleep(0.1)
+        assert seen_running and seen_running[0] >= 1  # curve points before the trial ended
+    finally:
+        loop.join(timeout=120)
 
 
 def test_cli_help_does_not_import_matplotlib() -> None:

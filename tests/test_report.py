@@ -43,7 +43,7 @@ def test_report_renders_plots_and_tables_in_chromium(tmp_path: Path) -> None:
     assert len(images) == 6
     leaderboard = dom[dom.index('id="leaderboard"') : dom.index("</table>", dom.index('id="leaderboard"'))]
     # header, then the four completed configs, each with its run beneath (none was re-run)
-    assert leaderboard.count("<tr") == 1 + 4 + 4 and leaderboard.count("class=\"config") == 4
+    assert leaderboard.count("<tr") == 1 + 4 + 4 and leaderboard.count('class="config') == 4
     failures = dom[dom.index('id="failures"') :]
     assert "crash" in failures
     assert "Champion:" in dom and "winner" in dom

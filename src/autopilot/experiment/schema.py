@@ -159,9 +159,10 @@ class GitOptions:
 @dataclass
 class Tracking:
     """Where the study also goes (the ``tracking`` extra). tensorboard: every run's metrics mirrored into
-    runs/<id>/tensorboard/. wandb: one W&B run per trial of the PufferLib driver (through PufferLib's logger)
-    and one for the study; offline when no WANDB_API_KEY is set. neptune: one Neptune run per trial of the
-    PufferLib driver, in neptune_project ("workspace/project")."""
+    runs/<id>/tensorboard/ as they are written, with its hyperparameters (HParams). wandb: one W&B run per trial
+    (the PufferLib driver's through PufferLib's logger, a command trainer's mirrored by the loop) and one for
+    the study; offline under WORKSPACE/wandb/ when no WANDB_API_KEY is set. neptune: one Neptune run per trial
+    of the PufferLib driver, in neptune_project ("workspace/project")."""
 
     tensorboard: bool = False
     wandb: bool = False

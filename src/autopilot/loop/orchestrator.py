@@ -23,6 +23,7 @@ from autopilot.analysis.failures import summary_problem
 from autopilot.analysis.guardrails import GuardState, evaluate
 from autopilot.analysis.promotion import Promotion
 from autopilot.analysis.ranking import shown_estimate
+from autopilot.config import to_dotted
 from autopilot.executors.base import Executor, Job, TrialOutcome, TrialSpec
 from autopilot.executors.local import LocalExecutor
 from autopilot.executors.processes import end_trial_processes, group_members
@@ -37,7 +38,9 @@ from autopilot.loop.scheduler import Actions, Scheduler, batch_size, reserve_tri
 from autopilot.loop.settle import Settled, Settler
 from autopilot.proposers.base import history_for_proposers
 from autopilot.proposers.registry import make_proposer
+from autopilot.report.export import effective_params
 from autopilot.report.html import write_report
+from autopilot.tracking.mirror import Mirrors, Sink, TensorBoardSink, WandbSink
 from autopilot.tracking.wandb_study import StudyRun
 from autopilot.workspace.atomic import atomic_write_text, read_json
 from autopilot.workspace.budget import Budget, start_budget, usage
@@ -45,7 +48,7 @@ from autopilot.workspace.control import pause_reason, window_start
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.ledger import Failure, FailureEntry
 from autopilot.workspace.lock import WorkspaceLock
-from autopilot.workspace.records import Case, Records, RunRecord, RunView
+from autopilot.workspace.records import Case, Records, RunRecord, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
 
 REPORT_EVERY_S = 30.0  # report.html is rendered at most this often while a study runs
@@ -153,7 +156,10 @@ class Loop:
             or options.budget_minutes is not None,
             window_start=lambda: window_start(self.ws),
         )
-        self.settler = Settler(loaded, self.records, self.journal)
+        tracking = self.exp.tracking
+        mirrored = tracking.tensorboard or (tracking.wandb and self.exp.trainer.kind == "command")
+        self.mirrors = Mirrors(self._tracking_sinks) if mirrored else None
+        self.settler = Settler(loaded, self.records, self.journal, self.mirrors)
         self._write_lock = threading.Lock()
         self.study_run: StudyRun | None = None  # the study's W&B run (tracking.wandb), opened at the first trial
         self._budget: Budget | None = None  # this session's budget and deadline, for the study's progress line
@@ -161,6 +167,19 @@ class Loop:
         self.finished_runs: list[str] = []
         self._report_due = 0.0  # time.monotonic() after which the report may be rendered again
         self._report_stale = False  # runs ended since the report was last rendered
+
+    def _tracking_sinks(self, run_id: str, run_dir: Path) -> list[Sink]:
+        """Where a trial's metrics are mirrored: TensorBoard (any trainer); W&B for a command trainer (the
+        PufferLib driver logs to W&B itself, through PufferLib's logger)."""
+        tracking = self.exp.tracking
+        sinks: list[Sink] = []
+        if tracking.tensorboard:
+            sinks.append(TensorBoardSink(run_dir))
+        if tracking.wandb and self.exp.trainer.kind == "command":
+            record = self.records.read_run(run_id)
+            config = to_dotted(read_config(run_dir) or {})
+            sinks.append(WandbSink(self.ws.root, tracking.wandb_project, run_id, config, [record.proposer or ""]))
+        return sinks
 
     def _make_executor(self) -> Executor:
         kind = self.options.executor or self.exp.executor.kind
@@ -242,6 +261,11 @@ class Loop:
                     self._announce_small(budget)
             deadline = None if self.options.budget_minutes is None else self.clock() + 60 * self.options.budget_minutes
             self._budget, self._deadline = budget, deadline
+            if self.exp.tracking.neptune and self.exp.trainer.kind == "command":
+                self.progress.message(
+                    "note: tracking.neptune logs trials of the PufferLib driver; a command trainer's trials go to "
+                    "TensorBoard and W&B (tracking.tensorboard, tracking.wandb), not to Neptune"
+                )
             iteration = 0
             while True:
                 if self.stop.is_set():
@@ -467,9 +491,13 @@ class Loop:
     def execute(self, cases: list[Case]) -> None:
         jobs: list[Job] = [self._job(case) for case in cases]
         self.progress.begin()
+        if self.mirrors is not None:
+            self.mirrors.begin()
         try:
             self.executor.run(jobs, self._on_start, self._on_finish, self.stop)
         finally:
+            if self.mirrors is not None:
+                self.mirrors.end()
             self.progress.end()
 
     def _job(self, case: Case) -> Job:
@@ -498,6 +526,8 @@ class Loop:
                 "run-start", f"run {spec.run_id} (case {record.case_id}, {record.proposer})", key=f"start:{spec.run_id}"
             )
             self.progress.started(spec)
+        if self.mirrors is not None:  # outside the lock: a tracking tool may take seconds to start
+            self.mirrors.start(spec.run_id, spec.run_dir)
 
     def _on_finish(self, spec: TrialSpec, outcome: TrialOutcome) -> None:
         with self._write_lock:
@@ -521,7 +551,8 @@ class Loop:
                 self.study_run = StudyRun(self.ws.root, self.exp.tracking.wandb_project)
             view = next(v for v in history if v.id == settled.record.id)
             index = [v.id for v in history].index(view.id) + 1
-            self.study_run.trial_ended(index, view, settled.promotion.champion, self.exp.objective.metric)
+            params = effective_params(self.ws, self.exp, view)
+            self.study_run.trial_ended(index, view, settled.promotion.champion, self.exp.objective.metric, params)
         except Exception as exc:  # a tracking tool must never stop the loop; the journal says why
             self.journal.write("tracking", f"W&B study run not updated: {exc!r}"[:500])
 

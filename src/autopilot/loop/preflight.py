@@ -1,8 +1,10 @@
 """What is checked before the first trial of a study, so a study that cannot work fails in one line instead of
-spending its budget: the trainer command exists, and an Optuna sampler accepts its keyword arguments."""
+spending its budget: the trainer command exists, an Optuna sampler accepts its keyword arguments, and the
+tracking tools asked for are installed."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import shutil
@@ -23,7 +25,21 @@ def preflight_problems(loaded: Loaded, proposer_name: str) -> list[str]:
         problems.append(f"{key}: {program!r} is not an executable file or a program on PATH")
     if proposer_name.startswith(OPTUNA_PREFIX):
         problems += _sampler_problems(proposer_name[len(OPTUNA_PREFIX) :], loaded.experiment.proposer.optuna)
-    return problems
+    return problems + _tracking_problems(loaded)
+
+
+# The module each tracking tool needs in the loop's own interpreter (the ``tracking`` extra installs them);
+# Neptune runs in the PufferLib driver's interpreter (trainer.python), which the trial itself checks.
+TRACKING_MODULES = {"tensorboard": "tensorboardX", "wandb": "wandb"}
+
+
+def _tracking_problems(loaded: Loaded) -> list[str]:
+    tracking = loaded.experiment.tracking
+    return [
+        f"tracking.{tool}: true needs the {module} package: pip install -e '.[tracking]' (or set it false)"
+        for tool, module in TRACKING_MODULES.items()
+        if getattr(tracking, tool) and importlib.util.find_spec(module) is None
+    ]
 
 
 def _runnable(program: str) -> bool:

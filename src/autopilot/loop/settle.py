@@ -17,8 +17,9 @@ from autopilot.config import to_dotted
 from autopilot.executors.base import TrialOutcome, TrialSpec
 from autopilot.experiment.loader import Loaded
 from autopilot.ids import utc_now
+from autopilot.report.export import effective_params
 from autopilot.report.leaderboard import read_champion, write_leaderboard
-from autopilot.tracking.tensorboard import mirror_metrics
+from autopilot.tracking.mirror import Mirrors, finite
 from autopilot.trainers.protocol import TRAINER_FAILURE_CLASSES
 from autopilot.workspace.atomic import atomic_write_json
 from autopilot.workspace.checkpoints import apply_save_strategy
@@ -80,6 +81,7 @@ class Settler:
     loaded: Loaded
     records: Records
     journal: Journal
+    mirrors: Mirrors | None = None  # the trials' live tracking (TensorBoard, W&B), closed as each trial settles
 
     def summarise(self, run_dir: Path, others: list[RunView]) -> dict[str, Any]:
         """Analyse a completed run against the runs before it and write its summary.json."""
@@ -104,6 +106,16 @@ class Settler:
                 continue
             rebuilt.append(view.id)
         return rebuilt
+
+    def _close_mirror(self, run_id: str, run_dir: Path, summary: dict[str, Any] | None, history: list[RunView]) -> None:
+        """The trial's tracking ends: its held-out result and hyperparameters (tools' problems journalled)."""
+        assert self.mirrors is not None
+        final = {k: float(v) for k, v in ((summary or {}).get("metrics") or {}).items() if finite(v)}
+        view = next((v for v in history if v.id == run_id), None)
+        params = effective_params(self.records.ws, self.loaded.experiment, view) if view else {}
+        self.mirrors.close(run_id, run_dir, final, params)
+        for problem in self.mirrors.take_problems():
+            self.journal.write("tracking", problem)
 
     def note_champion(self, history: list[RunView], promotion: Promotion | None = None) -> Promotion:
         """Write the leaderboard for ``history``; a champion other than the one it named before is journalled
@@ -183,11 +195,8 @@ class Settler:
         if best is not None and best.id == record.id:
             text += "; new best"
         self.journal.write("run-end", text, key=f"end:{record.id}")
-        if exp.tracking.tensorboard:
-            try:
-                mirror_metrics(spec.run_dir, summary)
-            except Exception as exc:  # a tracking tool must never lose a result; the journal says why
-                self.journal.write("tracking", f"tensorboard mirror of run {record.id} failed: {exc!r}"[:500])
+        if self.mirrors is not None:
+            self._close_mirror(record.id, spec.run_dir, summary, history)
         if exp.git.commit_per_run:
             problem = commit_run(ws.root, record.id, f"autopilot: {text}")
             if problem and problem != "nothing to commit":

@@ -1,7 +1,8 @@
-"""The study as one W&B run: each trial's final summary, its failure class, the champion flag and the
-champion so far, logged by the loop as trials end. Offline (``wandb sync`` later) when no API key is set, so
-it works with no network. Trials of the PufferLib driver get W&B runs of their own through PufferLib's logger
-(``trainers/puffer/train.py``); this run ties them together (same group: the workspace's name)."""
+"""The study as one W&B run: a row per trial with its hyperparameters, final summary, failure class, the
+champion flag and the champion so far, logged by the loop as trials end. Offline (``wandb sync`` later) when
+no API key is set, so it works with no network. Each trial has a W&B run of its own (the PufferLib driver's
+through PufferLib's logger, a command trainer's mirrored by the loop, ``tracking/mirror.py``); this run ties
+them together (same group: the workspace's name)."""
 
 from __future__ import annotations
 
@@ -26,15 +27,13 @@ class StudyRun:
         import wandb  # the tracking extra; imported only when tracking.wandb is on
 
         self.wandb = wandb
-        folder = workspace / "wandb"
-        folder.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=project,
             group=workspace.name,
             name=f"{workspace.name}-study",
             id="study-" + hashlib.sha256(str(workspace.resolve()).encode()).hexdigest()[:12],  # stable: resumed
             job_type="study",
-            dir=str(folder),
+            dir=str(workspace),  # its files in WORKSPACE/wandb/, beside the trials': `wandb sync` there finds all
             mode=wandb_mode(),  # type: ignore[arg-type]  # one of wandb's modes, from the environment
             resume="allow",
             reinit="create_new",
@@ -42,11 +41,17 @@ class StudyRun:
         )
         self.logged: set[str] = set()
 
-    def trial_ended(self, index: int, view: RunView, champion: RunView | None, metric: str) -> None:
+    def trial_ended(
+        self, index: int, view: RunView, champion: RunView | None, metric: str, params: dict[str, Any]
+    ) -> None:
+        """One row per trial: its hyperparameters (``param/<key>``, for W&B's parallel coordinates and
+        importance panels), its final metrics, failure class, the champion flag and the champion so far."""
         if view.id in self.logged:
             return
         self.logged.add(view.id)
         row: dict[str, Any] = {"trial": index, "state": view.state, "run_id": view.id}
+        for key, value in params.items():
+            row[f"param/{key}"] = value if isinstance(value, bool | int | float | str) else str(value)
         for key, value in view.metrics.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 row[f"trial/{key}"] = float(value)

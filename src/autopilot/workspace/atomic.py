@@ -117,6 +117,13 @@ def read_tail(path: Path, max_bytes: int) -> bytes:
         return handle.read(max_bytes)
 
 
+def read_from(path: Path, offset: int, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` of ``path`` from byte ``offset`` on (a file that grows, read as it grows)."""
+    with open_regular(path) as handle:
+        handle.seek(offset)
+        return handle.read(max_bytes)
+
+
 def file_problem(path: Path, max_bytes: int = MAX_READ_BYTES) -> tuple[bool, str] | None:
     """Why the loop will not read ``path``, as ``(over the cap, reason)``: a link, not a regular file, or larger
     than ``max_bytes``; None when it reads it (or it does not exist)."""
@@ -152,7 +159,7 @@ def iter_jsonl(path: Path, max_bytes: int = MAX_READ_BYTES) -> Iterator[dict[str
                         line = handle.readline(MAX_LINE_BYTES)
                         read += len(line)
                     continue
-                if (item := _json_object(line)) is not None:
+                if (item := json_object(line)) is not None:
                     yield item
     except OSError:
         return
@@ -216,10 +223,10 @@ def last_metrics_line(path: Path, max_bytes: int = 65_536) -> dict[str, Any] | N
         lines = read_tail(path, max_bytes).decode("utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    return next((item for line in reversed(lines) if (item := _json_object(line)) is not None), None)
+    return next((item for line in reversed(lines) if (item := json_object(line)) is not None), None)
 
 
-def _json_object(line: str | bytes) -> dict[str, Any] | None:
+def json_object(line: str | bytes) -> dict[str, Any] | None:
     """One JSON line as an object; None for a torn or hostile line, or one that is not an object."""
     try:
         item = json.loads(line)

@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from autopilot.config import to_dotted
+
 
 def make_logger(pufferl: ModuleType, config: dict[str, Any], run_dir: Path) -> Any:
     """PufferLib's logger for this trial, or None (PuffeRL then uses its NoLogger)."""
@@ -16,9 +18,16 @@ def make_logger(pufferl: ModuleType, config: dict[str, Any], run_dir: Path) -> A
     args = {**config.get("train", {}), "tag": tracking.get("tag")}
     if tracking.get("wandb"):
         wandb = tracking["wandb"]
-        # pufferl.WandbLogger takes project, group and tags from args; wandb reads the rest from the environment.
+        # pufferl.WandbLogger takes project, group and tags from args and logs args as the run's config: the
+        # full applied config, dotted (train.*, env.*, vec.*, policy.*, rnn.*, the loop's autopilot.*).
+        args = {
+            **{k: v for k, v in to_dotted(config).items() if not k.startswith("autopilot.tracking")},
+            "tag": tracking.get("tag"),
+        }
+        # wandb reads the rest from the environment. Offline runs go to WORKSPACE/wandb/, where `wandb sync`
+        # run in the workspace finds them (the run folder is WORKSPACE/runs/<id>).
         os.environ["WANDB_MODE"] = wandb["mode"]
-        os.environ["WANDB_DIR"] = str(run_dir)
+        os.environ["WANDB_DIR"] = str(run_dir.resolve().parents[1])
         os.environ["WANDB_NAME"] = run_dir.name
         os.environ.setdefault("WANDB_SILENT", "true")
         os.environ.setdefault("WANDB_CONSOLE", "off")
