@@ -118,3 +118,52 @@ def test_help_explains_every_command() -> None:
     assert result.returncode == 0
     for word in ("init", "validate", "run"):
         assert word in result.stdout
+
+
+def test_every_command_and_every_option_has_a_help_text() -> None:
+    import argparse
+
+    from autopilot.cli import build_parser
+
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    helped = {c.dest: c.help for c in commands._choices_actions}
+    silent = [name for name in commands.choices if not helped.get(name)]
+    for name, parser in commands.choices.items():
+        silent += [
+            f"{name} {' '.join(a.option_strings) or a.dest}"
+            for a in parser._actions
+            if not a.help and not isinstance(a, argparse._HelpAction)
+        ]
+    assert silent == []
+
+
+def test_propose_makes_one_case_per_worker_for_a_model_based_proposer(tmp_path: Path) -> None:
+    assert run("init", str(tmp_path / "ws"), "--trainer", "command").returncode == 0
+
+    def batch(*extra: str) -> list[dict]:
+        done = run("propose", "-w", str(tmp_path / "ws"), "--dry-run", "--proposer", "tpe", "--batch-size", "8", *extra)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert len(batch()) == 1  # TPE learns from each result: one case for the one worker
+    assert len(batch("--workers", "4")) == 4  # four trials at once: four cases (at most the batch size)
+    assert not list((tmp_path / "ws" / "cases" / "pending").glob("*.json"))  # a dry run writes nothing
+
+
+def test_bash_completes_commands_and_options_from_the_printed_script(tmp_path: Path) -> None:
+    done = run("completion", "bash")
+    assert done.returncode == 0, done.stderr
+    script = tmp_path / "autopilot.bash"
+    script.write_text(done.stdout)
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(words)
+        program = (
+            f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; COMP_LINE='{line}'; "
+            'COMP_POINT=${#COMP_LINE}; _shtab_autopilot; echo "${COMPREPLY[@]}"'
+        )
+        return subprocess.run(["bash", "-c", program], capture_output=True, text=True).stdout.split()
+
+    assert complete("autopilot", "exp") == ["export"]
+    assert complete("autopilot", "run", "--budget-s") == ["--budget-steps"]
+    assert run("completion", "zsh").stdout.startswith("#compdef autopilot")

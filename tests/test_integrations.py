@@ -149,6 +149,24 @@ def test_the_published_json_schema_is_current_and_accepts_every_scaffold() -> No
     bad["resources"]["workers"] = 0
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+    good = yaml.safe_load(render_experiment("builtin", "drone_delivery"))
+    good["rules"].append({"check": "at_least", "key": "train.batch_size", "than": ["vec.num_envs", 4]})
+    good["proposer"]["name"] = "optuna:GPSampler"
+    jsonschema.validate(good, schema)
+    # an editor flags what the loader refuses: a proposer name, a search-space entry's field, a rule's factor
+    for section, key, value in (
+        ("proposer", "name", "tpee"),
+        ("search_space", "train.gamma", {"type": "float", "low": 0.9, "hgih": 0.999}),
+        ("search_space", "train.gamma", {"type": "float", "low": 0.9, "high": 0.999, "tune": [0.9]}),
+    ):
+        wrong = yaml.safe_load(render_experiment("builtin", "drone_delivery"))
+        wrong[section][key] = value
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, schema)
+    wrong = yaml.safe_load(render_experiment("builtin", "drone_delivery"))
+    wrong["rules"][0] = {"check": "at_least", "key": "a", "than": [0]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(wrong, schema)
 
 
 @pytest.mark.puffer

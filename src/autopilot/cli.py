@@ -126,17 +126,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("step", help="one barrier-respecting cycle for cron/CI: run pending, propose next, exit")
+    p = sub.add_parser(
+        "step",
+        help="one barrier-respecting cycle for cron/CI: run pending, propose next, exit",
+        description="Run the cases waiting in cases/pending/ (or propose a batch when none wait), then exit: "
+        "a cron job or CI step drives the study one cycle at a time. Flags override autopilot.yaml.",
+    )
     _add_workspace(p)
     _add_loop_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("propose", help="propose the next batch into cases/pending/ (or print it with --dry-run)")
+    p = sub.add_parser(
+        "propose",
+        help="propose the next batch into cases/pending/ (or print it with --dry-run)",
+        description="Ask the proposer for the next batch, validate it, and queue it for `autopilot step` or "
+        "`autopilot run`. Model-based proposers (auto, tpe, cmaes, optuna:*) propose one case per worker: "
+        "give --workers to get a batch of several.",
+    )
     _add_workspace(p)
-    p.add_argument("--mode", choices=MODES, default="quick")
-    p.add_argument("--proposer", metavar="NAME")
-    p.add_argument("--batch-size", type=int, metavar="N")
-    p.add_argument("--seed", type=int, metavar="S")
+    p.add_argument("--mode", choices=MODES, default="quick", help="which baseline config (default quick)")
+    p.add_argument("--proposer", metavar="NAME", help="proposer (default: autopilot.yaml's proposer.name)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="cases at most (default: proposer.batch_size)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="K",
+        help="trials that will run at once: model-based proposers propose one per worker (default 1)",
+    )
+    p.add_argument("--seed", type=int, metavar="S", help="proposer seed (same seed + same history = same batch)")
     p.add_argument("--dry-run", action="store_true", help="print the batch as JSON and write nothing")
     p.add_argument(
         "--verify-llm",
@@ -176,16 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="re-evaluate a run's checkpoint on new held-out seeds")
     _add_workspace(p)
-    p.add_argument("run_id")
-    p.add_argument("--episodes", type=int, default=512, metavar="N")
+    p.add_argument("run_id", help="the run whose checkpoint is evaluated")
+    p.add_argument("--episodes", type=int, default=512, metavar="N", help="evaluation episodes (default 512)")
     p.add_argument("--seed", type=int, default=2_000_003, metavar="S", help="evaluation seed (held out)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compare", help="statistical verdict between two runs (bootstrap over eval episodes)")
     _add_workspace(p)
-    p.add_argument("run_a")
-    p.add_argument("run_b")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("run_a", help="the first run id")
+    p.add_argument("run_b", help="the second run id (the verdict is A minus B)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -198,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(and the same as `puffer train` flags).",
     )
     _add_workspace(p)
-    p.add_argument("format", choices=["optuna", "csv", "puffer-ini"])
+    p.add_argument("format", choices=["optuna", "csv", "puffer-ini"], help="what to export (see above)")
     p.add_argument("target", help="optuna: a storage URL (sqlite:///study.db); csv: a file; puffer-ini: a run id")
     p.add_argument("file", nargs="?", help="puffer-ini: the file to write (default: print it)")
     p.add_argument("--study-name", help="optuna: the study's name (default: the workspace folder's name)")
@@ -214,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash or zsh)",
+        description="Print the completion script for your shell; e.g. in ~/.bashrc: "
+        'eval "$(autopilot completion bash)"; for zsh: autopilot completion zsh > "${fpath[1]}/_autopilot".',
+    )
+    p.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete in")
+    p.set_defaults(func=cmd_completion)
 
     p = sub.add_parser("rollback", help="make a run the parent/baseline of the next proposals")
     _add_workspace(p)
@@ -524,6 +550,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         flush=True,
     )
     optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
     return EXIT_OK
 
 

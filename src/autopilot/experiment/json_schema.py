@@ -13,6 +13,7 @@ import typing
 from typing import Any
 
 from autopilot.experiment.parse import BOUNDS, CHOICES
+from autopilot.experiment.proposer_names import OPTUNA_PREFIX, PROPOSER_NAMES
 from autopilot.experiment.schema import Experiment
 
 PARAMETER = {
@@ -20,20 +21,59 @@ PARAMETER = {
     "description": "one searchable key: its type, safe range (low/high or choices) and tune range",
     "properties": {
         "type": {"enum": ["float", "int", "pow2", "bool", "categorical", "run_ref"]},
-        "low": {"type": "number"},
-        "high": {"type": "number"},
-        "scale": {"enum": ["linear", "log"]},
-        "choices": {"type": "array"},
-        "tune": {"description": "false, true, or [low, high] inside the safe range"},
+        "low": {"type": "number", "description": "the lowest value validation accepts"},
+        "high": {"type": "number", "description": "the highest value validation accepts"},
+        "scale": {"enum": ["linear", "log"], "description": "how optimisers sample between low and high"},
+        "choices": {"type": "array", "description": "categorical: the values validation accepts"},
+        "tune": {
+            "description": "false (never sampled), true (sampled over the safe range) or [low, high] inside it "
+            "(categorical: the choices sampled)",
+            "anyOf": [{"type": "boolean"}, {"type": "array"}],
+        },
+        "doc": {"type": "string", "description": "why the key matters or where its range comes from"},
     },
     "required": ["type"],
+    "additionalProperties": False,
+    # a numeric key's tune range is two numbers; a categorical key's, some of its choices
+    "if": {"properties": {"type": {"const": "categorical"}}},
+    "else": {
+        "properties": {
+            "tune": {
+                "anyOf": [
+                    {"type": "boolean"},
+                    {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                ]
+            }
+        }
+    },
+}
+_FACTORS = {"type": "array", "minItems": 1, "items": {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 1}]}}
+RULE = {
+    "type": "object",
+    "description": "a cross-key rule: divisible (key % by == 0), derive (key = product), at_least (key // divided_by "
+    ">= than); factors are dotted keys or positive integers",
+    "properties": {
+        "check": {"enum": ["divisible", "derive", "at_least"]},
+        "key": {"type": "string"},
+        "by": {"type": "string"},
+        "product": _FACTORS,
+        "than": _FACTORS,
+        "divided_by": {"type": "string"},
+        "doc": {"type": "string"},
+    },
+    "required": ["check", "key"],
+    "additionalProperties": False,
 }
 
 
 def experiment_schema() -> dict[str, Any]:
     schema = _object(Experiment, "")
     schema["properties"]["search_space"] = {"type": "object", "additionalProperties": PARAMETER}
-    schema["properties"]["rules"] = {"type": "array", "items": {"type": "object"}}
+    schema["properties"]["rules"] = {"type": "array", "items": RULE}
+    schema["properties"]["proposer"]["properties"]["name"] = {
+        "description": "a proposer, or optuna:<a class of optuna.samplers>",
+        "anyOf": [{"enum": list(PROPOSER_NAMES)}, {"type": "string", "pattern": f"^{OPTUNA_PREFIX}[A-Za-z]+$"}],
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "autopilot.yaml",
