@@ -231,14 +231,15 @@ def wandb_records(path: Path) -> tuple[set[str], set[str]]:
     return keys, config
 
 
-def test_a_command_trainers_trials_go_to_wandb_and_tensorboard_with_their_hyperparameters(tmp_path: Path) -> None:
-    """One offline W&B run per trial of a command trainer (the loop mirrors metrics.jsonl), with the full
-    applied config; the study run's rows carry each trial's hyperparameters; `wandb sync --dry-run` in the
+def test_a_command_trainers_trials_go_to_every_tracking_tool_with_their_hyperparameters(tmp_path: Path) -> None:
+    """One offline W&B run and one offline Neptune run per trial of a command trainer (the loop mirrors
+    metrics.jsonl), with the full applied config; the study run's rows carry each trial's hyperparameters; `wandb sync --dry-run` in the
     workspace finds them all; TensorBoard has each run's hyperparameters (HParams) beside its result."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    study = command_study(tmp_path, tracking={"tensorboard": True, "wandb": True, "wandb_project": "t"})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    tracking = {"tensorboard": True, "wandb": True, "wandb_project": "t", "neptune": True, "neptune_project": "w/t"}
+    study = command_study(tmp_path, tracking=tracking)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "NEPTUNE_"))}
     done = subprocess.run(
         [AUTOPILOT, "run", "-w", str(study.workspace.root), "--trials", "3", "--proposer", "random", "--seed", "5"],
         capture_output=True,
@@ -260,6 +261,13 @@ def test_a_command_trainers_trials_go_to_wandb_and_tensorboard_with_their_hyperp
         assert events.PluginTagToContent("hparams")  # HParams: this run's session with its hyperparameters
     [study_run] = root.glob("wandb/offline-run-*-study-*/run-*.wandb")
     assert "param/train.x" in wandb_records(study_run)[0]
+    neptune_runs = {}  # run id -> the paths its offline Neptune run logged (neptune's own operation log)
+    for log in root.glob(".neptune/offline/run__*/data-*.log"):
+        operations = [json.loads(line)["obj"] for line in log.read_text().splitlines()]
+        name = next(o["value"] for o in operations if o["path"] == ["sys", "name"])
+        neptune_runs[name] = {"/".join(o["path"]) for o in operations}
+    assert set(neptune_runs) == {v.id for v in study.runs}
+    assert all({"metrics/score", "final/score", "config/train.x"} <= paths for paths in neptune_runs.values())
     listed = subprocess.run(
         [str(Path(sys.executable).parent / "wandb"), "sync", "--dry-run"], cwd=root, capture_output=True, text=True
     )

@@ -179,7 +179,7 @@ early_stopping:
 {_dump({**_defaults(EarlyStopping), "signal": DRONE_SIGNAL if trainer == "builtin" else {}})}
 # Where trials also go (pip install -e '.[tracking]'; docs/integrations.md). tensorboard: every run's metrics
 # in runs/<id>/tensorboard/, live, with its hyperparameters. wandb: one W&B run per trial, one for the study
-# (offline in wandb/ without WANDB_API_KEY). neptune: one Neptune run per trial of the PufferLib driver.
+# (offline in wandb/ without WANDB_API_KEY). neptune: one Neptune run per trial, in neptune_project.
 tracking:
 {_dump(_defaults(Tracking))}
 # Behavioural analysis of each finished run: an ordered rule table over the evaluation's honest

@@ -162,7 +162,7 @@ class Tracking:
     runs/<id>/tensorboard/ as they are written, with its hyperparameters (HParams). wandb: one W&B run per trial
     (the PufferLib driver's through PufferLib's logger, a command trainer's mirrored by the loop) and one for
     the study; offline under WORKSPACE/wandb/ when no WANDB_API_KEY is set. neptune: one Neptune run per trial
-    of the PufferLib driver, in neptune_project ("workspace/project")."""
+    in neptune_project ("workspace/project"); offline when no NEPTUNE_API_TOKEN is set."""
 
     tensorboard: bool = False
     wandb: bool = False

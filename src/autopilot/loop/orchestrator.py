@@ -40,7 +40,7 @@ from autopilot.proposers.base import history_for_proposers
 from autopilot.proposers.registry import make_proposer
 from autopilot.report.export import effective_params
 from autopilot.report.html import write_report
-from autopilot.tracking.mirror import Mirrors, Sink, TensorBoardSink, WandbSink
+from autopilot.tracking.mirror import Mirrors, NeptuneSink, Sink, TensorBoardSink, WandbSink
 from autopilot.tracking.wandb_study import StudyRun
 from autopilot.workspace.atomic import atomic_write_text, read_json
 from autopilot.workspace.budget import Budget, start_budget, usage
@@ -157,7 +157,7 @@ class Loop:
             window_start=lambda: window_start(self.ws),
         )
         tracking = self.exp.tracking
-        mirrored = tracking.tensorboard or (tracking.wandb and self.exp.trainer.kind == "command")
+        mirrored = tracking.tensorboard or ((tracking.wandb or tracking.neptune) and self.exp.trainer.kind == "command")
         self.mirrors = Mirrors(self._tracking_sinks) if mirrored else None
         self.settler = Settler(loaded, self.records, self.journal, self.mirrors)
         self._write_lock = threading.Lock()
@@ -169,16 +169,19 @@ class Loop:
         self._report_stale = False  # runs ended since the report was last rendered
 
     def _tracking_sinks(self, run_id: str, run_dir: Path) -> list[Sink]:
-        """Where a trial's metrics are mirrored: TensorBoard (any trainer); W&B for a command trainer (the
-        PufferLib driver logs to W&B itself, through PufferLib's logger)."""
+        """Where a trial's metrics are mirrored: TensorBoard (any trainer); W&B and Neptune for a command trainer
+        (the PufferLib driver logs to them itself, through PufferLib's loggers)."""
         tracking = self.exp.tracking
         sinks: list[Sink] = []
         if tracking.tensorboard:
             sinks.append(TensorBoardSink(run_dir))
-        if tracking.wandb and self.exp.trainer.kind == "command":
-            record = self.records.read_run(run_id)
+        if self.exp.trainer.kind == "command" and (tracking.wandb or tracking.neptune):
+            tags = [self.records.read_run(run_id).proposer or ""]
             config = to_dotted(read_config(run_dir) or {})
-            sinks.append(WandbSink(self.ws.root, tracking.wandb_project, run_id, config, [record.proposer or ""]))
+            if tracking.wandb:
+                sinks.append(WandbSink(self.ws.root, tracking.wandb_project, run_id, config, tags))
+            if tracking.neptune:
+                sinks.append(NeptuneSink(self.ws.root, tracking.neptune_project, run_id, config, tags))
         return sinks
 
     def _make_executor(self) -> Executor:
@@ -261,11 +264,6 @@ class Loop:
                     self._announce_small(budget)
             deadline = None if self.options.budget_minutes is None else self.clock() + 60 * self.options.budget_minutes
             self._budget, self._deadline = budget, deadline
-            if self.exp.tracking.neptune and self.exp.trainer.kind == "command":
-                self.progress.message(
-                    "note: tracking.neptune logs trials of the PufferLib driver; a command trainer's trials go to "
-                    "TensorBoard and W&B (tracking.tensorboard, tracking.wandb), not to Neptune"
-                )
             iteration = 0
             while True:
                 if self.stop.is_set():

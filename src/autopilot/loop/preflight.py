@@ -28,17 +28,22 @@ def preflight_problems(loaded: Loaded, proposer_name: str) -> list[str]:
     return problems + _tracking_problems(loaded)
 
 
-# The module each tracking tool needs in the loop's own interpreter (the ``tracking`` extra installs them);
-# Neptune runs in the PufferLib driver's interpreter (trainer.python), which the trial itself checks.
-TRACKING_MODULES = {"tensorboard": "tensorboardX", "wandb": "wandb"}
+# The module each tracking tool needs in the loop's own interpreter (the ``tracking`` extra installs them).
+# The loop itself uses Neptune only for a command trainer's trials: the
+# PufferLib driver logs to it from the trainer's interpreter (trainer.python), which the trial checks.
+TRACKING_MODULES = {"tensorboard": "tensorboardX", "wandb": "wandb", "neptune": "neptune"}
 
 
 def _tracking_problems(loaded: Loaded) -> list[str]:
     tracking = loaded.experiment.tracking
+    used = [tool for tool in TRACKING_MODULES if getattr(tracking, tool)]
+    if loaded.experiment.trainer.kind != "command" and "neptune" in used:
+        used.remove("neptune")
     return [
-        f"tracking.{tool}: true needs the {module} package: pip install -e '.[tracking]' (or set it false)"
-        for tool, module in TRACKING_MODULES.items()
-        if getattr(tracking, tool) and importlib.util.find_spec(module) is None
+        f"tracking.{tool}: true needs the {TRACKING_MODULES[tool]} package: pip install -e '.[tracking]' "
+        "(or set it false)"
+        for tool in used
+        if importlib.util.find_spec(TRACKING_MODULES[tool]) is None
     ]
 
 

@@ -3,9 +3,10 @@
 - TensorBoard (``tracking.tensorboard``, every trainer): ``runs/<id>/tensorboard/``, written as metrics.jsonl
   grows (``metrics/``, ``losses/``, ``sps``), then the held-out result (``final/``) and the run's
   hyperparameters with it (TensorBoard's HParams), so ``tensorboard --logdir WORKSPACE/runs`` compares trials.
-- W&B (``tracking.wandb``, command trainers; the PufferLib driver logs through PufferLib's own logger): one run
-  per trial, named by its run id, grouped by the workspace, with the full applied config; offline under
-  ``WORKSPACE/wandb/`` without an API key, where ``wandb sync`` run in the workspace finds it.
+- W&B (``tracking.wandb``) and Neptune (``tracking.neptune``), for command trainers (the PufferLib driver logs
+  through PufferLib's own loggers): one run per trial, named by its run id, with the full applied config;
+  offline without an API key, under ``WORKSPACE/wandb/`` and ``WORKSPACE/.neptune/``, where ``wandb sync``
+  and ``neptune sync`` run in the workspace find them.
 
 A tool that fails is dropped for that trial and named in :attr:`Mirrors.problems` (the loop journals them):
 tracking never stops the loop or loses a result.
@@ -17,7 +18,7 @@ import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from autopilot.workspace.atomic import MAX_LINE_BYTES, UnsafeFile, json_object, read_from
 from autopilot.workspace.run_folder import RunFolder
@@ -95,6 +96,44 @@ class WandbSink:
         if final:
             self.run.log({f"final/{k}": v for k, v in final.items()})
         self.run.finish()
+
+
+class NeptuneSink:
+    name = "neptune"
+
+    def __init__(self, workspace: Path, project: str | None, run_id: str, config: dict[str, Any], tags: list[str]):
+        import logging
+        import os
+
+        import neptune  # the tracking extra (PufferLib's NeptuneLogger uses it too)
+
+        logging.getLogger("neptune").setLevel(logging.WARNING)  # its info lines would tear the live table
+        # Offline runs (no NEPTUNE_API_TOKEN) in WORKSPACE/.neptune/, where `neptune sync` run there finds them.
+        os.environ.setdefault("NEPTUNE_DATA_DIRECTORY", str(workspace / ".neptune"))
+        mode: Literal["async", "offline"] = "async" if os.environ.get("NEPTUNE_API_TOKEN") else "offline"
+        self.run = neptune.init_run(
+            project=project,
+            mode=mode,
+            name=run_id,
+            custom_run_id=run_id,
+            tags=[t for t in tags if t],
+            capture_hardware_metrics=False,
+            capture_stdout=False,
+            capture_stderr=False,
+            capture_traceback=False,
+        )
+        for key, value in config.items():
+            if isinstance(value, bool | int | float | str):
+                self.run[f"config/{key}"] = value
+
+    def log(self, line: dict[str, Any], step: int) -> None:
+        for key, value in scalars(line).items():
+            self.run[key].append(value, step=step)
+
+    def close(self, final: dict[str, float], params: dict[str, Any]) -> None:
+        for key, value in final.items():
+            self.run[f"final/{key}"] = value
+        self.run.stop()
 
 
 def scalars(line: dict[str, Any]) -> dict[str, float]:
