@@ -39,6 +39,7 @@ from autopilot.experiment import presets
 from autopilot.experiment.schema import ProposerSpec
 from autopilot.objective import Objective
 from autopilot.proposers.base import Context
+from benchmarks.landscapes import LANDSCAPES
 from benchmarks.provenance import header
 from benchmarks.simulated import simulated_study
 from benchmarks.surrogate import (
@@ -69,7 +70,7 @@ def loop_study(name: str, seed: int, trials: int, steps: int, workers: int, work
     the proposer with a variant of the experiment, see ``LOOP_VARIANTS``)."""
     proposer, _, variant = name.partition("+")
     study = simulated_study(
-        SurrogateModel(_SURROGATE[0]),
+        _LANDSCAPE[0] if _LANDSCAPE else SurrogateModel(_SURROGATE[0]),
         proposer,
         seed,
         work,
@@ -91,9 +92,12 @@ def _rank_by_success(data: dict[str, Any]) -> None:
 
 LOOP_VARIANTS: dict[str, Any] = {"nostop": _no_early_stopping, "success": _rank_by_success}
 _SURROGATE: list[Surrogate] = []  # the fitted surrogate, inherited by the worker processes
+_LANDSCAPE: list[Any] = []  # or a synthetic landscape (--landscape), a Model of benchmarks/simulated.py
 
 
-def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: int, episodes: int) -> dict[str, Any]:
+def optuna_hyperband_study(
+    seed: int, surrogate: Surrogate | None, trials: int, steps: int, episodes: int
+) -> dict[str, Any]:
     """Optuna as its users run it: one study, TPE with ``HyperbandPruner``, a trial at a time: ask, report the
     learning curve, ``should_prune``, tell the evaluation's success; the user is handed ``study.best_trial``."""
     import optuna
@@ -119,7 +123,13 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
     while used < budget:
         trial = study.ask(dists)
         overrides = dict(trial.params)
-        achieved, lines = simulate(surrogate, overrides, steps, rng)
+        if _LANDSCAPE:  # a landscape trains as the loop's simulated backend trains it
+            training = _LANDSCAPE[0].train(overrides, steps, episodes, rng)
+            lines = training.lines
+            achieved = float(np.mean([bool(e["success"]) for e in training.episodes]))
+        else:
+            assert surrogate is not None  # the surrogate is fitted whenever no landscape is given
+            achieved, lines = simulate(surrogate, overrides, steps, rng)
         pruned = False
         for resource, step, value in resource_points(lines, steps):
             trial.report(value, resource)
@@ -130,8 +140,13 @@ def optuna_hyperband_study(seed: int, surrogate: Surrogate, trials: int, steps: 
                 break
         if not pruned:
             used += steps
-            truth[trial.number] = surrogate.true_success(overrides)
-            study.tell(trial, float(np.mean(rng.random(episodes) < achieved)))  # the evaluation's success rate
+            if _LANDSCAPE:
+                truth[trial.number] = _LANDSCAPE[0].true_quality(overrides)
+                study.tell(trial, achieved)  # the evaluation's success rate
+            else:
+                assert surrogate is not None
+                truth[trial.number] = surrogate.true_success(overrides)
+                study.tell(trial, float(np.mean(rng.random(episodes) < achieved)))  # the evaluation's success rate
         done = [t for t in study.trials if t.state == TrialState.COMPLETE]
         curve.append((used, truth[study.best_trial.number] if done else 0.0))
     return {
@@ -293,7 +308,7 @@ def run_study(job: tuple[str, int, int, int, int, int, str]) -> dict[str, Any]:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=tmp) as work:
         if name == "optuna_tpe_hyperband":
-            study = optuna_hyperband_study(seed, _SURROGATE[0], trials, steps, episodes)
+            study = optuna_hyperband_study(seed, _SURROGATE[0] if _SURROGATE else None, trials, steps, episodes)
         elif name == "ray_asha":
             study = ray_asha_study(seed, _SURROGATE[0], trials, workers, steps, Path(work))
         else:
@@ -337,7 +352,14 @@ def main() -> int:
         help="recorded sets to fit on besides the default ones (e.g. benchmarks/data/drone_runs_v4.jsonl)",
     )
     parser.add_argument("--out", type=Path, help="write the per-study results as JSON here")
+    parser.add_argument(
+        "--landscape",
+        choices=sorted(LANDSCAPES),
+        help="a synthetic landscape of another shape instead of the surrogate (benchmarks/landscapes.py)",
+    )
     args = parser.parse_args()
+    if args.landscape:
+        return landscape_main(args)
     runs_data = load_runs(replicates=args.replicates, random_sets=args.random_sets)
     runs_data += load_runs(tuple(args.add_data)) if args.add_data else []
     steps = int(np.median([r.steps for r in runs_data]))
@@ -358,6 +380,28 @@ def main() -> int:
     for label, d in (("data, random runs", fit["data_random"]), ("surrogate, random configs", fit["random_seen"])):
         print(f"  {label}: median {d['median']:.3f}, share above 0.5 {d['above_0.5']:.2f}, max {d['max']:.3f}")
     print(f"  length scales (large = the key hardly matters): {fit['length_scales']}")
+    results = run_all(args, steps)
+    print_table(results, args.proposers, args.trials * steps, args)
+    if args.out:
+        args.out.write_text(json.dumps({"fidelity": fit, "studies": results}))
+    return 0
+
+
+def landscape_main(args: argparse.Namespace) -> int:
+    """The same comparison on a synthetic landscape (no surrogate is fitted)."""
+    _LANDSCAPE[:] = [LANDSCAPES[args.landscape]()]
+    steps = 2_500_000
+    print("\n".join(header()))
+    print(f"landscape: {args.landscape}: {' '.join((LANDSCAPES[args.landscape].__doc__ or '').split())}")
+    results = run_all(args, steps)
+    print_table(results, args.proposers, args.trials * steps, args)
+    if args.out:
+        args.out.write_text(json.dumps({"landscape": args.landscape, "studies": results}))
+    return 0
+
+
+def run_all(args: argparse.Namespace, steps: int) -> list[dict[str, Any]]:
+    """Every tool's studies on every study seed, ``--jobs`` at a time."""
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -373,10 +417,7 @@ def main() -> int:
             per = np.median([r["seconds"] for r in done])
             took = time.monotonic() - started
             print(f"  {name}: {len(done)} studies in {took:.0f} s ({per:.1f} s a study)", flush=True)
-    print_table(results, args.proposers, args.trials * steps, args)
-    if args.out:
-        args.out.write_text(json.dumps({"fidelity": fit, "studies": results}))
-    return 0
+    return results
 
 
 def print_table(results: list[dict[str, Any]], names: list[str], budget: int, args: argparse.Namespace) -> None:

@@ -233,8 +233,9 @@ def wandb_records(path: Path) -> tuple[set[str], set[str]]:
 
 def test_a_command_trainers_trials_go_to_every_tracking_tool_with_their_hyperparameters(tmp_path: Path) -> None:
     """One offline W&B run and one offline Neptune run per trial of a command trainer (the loop mirrors
-    metrics.jsonl), with the full applied config; the study run's rows carry each trial's hyperparameters; `wandb sync --dry-run` in the
-    workspace finds them all; TensorBoard has each run's hyperparameters (HParams) beside its result."""
+    metrics.jsonl), with the full applied config; the study run's rows carry each trial's hyperparameters;
+    `wandb sync --dry-run` in the workspace finds them all; TensorBoard has each run's hyperparameters
+    (HParams) beside its result."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tracking = {"tensorboard": True, "wandb": True, "wandb_project": "t", "neptune": True, "neptune_project": "w/t"}

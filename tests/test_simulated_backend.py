@@ -89,3 +89,27 @@ def test_a_replayed_study_gives_each_config_a_recorded_config_and_each_rerun_ano
     assert 0.0 < out["loop"] <= max(np.mean([r.success for r in g]) for g in groups) + 0.02
     none = replay.replay_study(("pruning", "none", 5, 16, "random", str(tmp_path)))
     assert none["stopped"] == 0 and abs(none["saved"]) < 1e-9
+
+
+def test_the_synthetic_landscapes_have_the_shapes_they_are_named_for() -> None:
+    from autopilot.proposers.sampling import from_unit
+    from benchmarks.landscapes import Crossing, Floor
+    from benchmarks.surrogate import SPACE, random_configs
+
+    def at(landscape: Floor | Crossing, point: list[float]) -> dict[str, Any]:
+        keys = ("train.learning_rate", "train.ent_coef", "train.gamma")
+        return {k: from_unit(SPACE.params[k], u) for k, u in zip(keys, point, strict=True)}
+
+    rng = np.random.default_rng(0)
+    floor = Floor()
+    qualities = [floor.true_quality(c) for c in random_configs(400)]
+    assert np.median(qualities) < 0.03 and 0.02 < np.mean(np.asarray(qualities) > 0.1) < 0.15  # mostly the floor
+    assert floor.true_quality(at(floor, list(floor.centre))) > 0.8
+    crossing = Crossing()
+    best, middling = at(crossing, list(crossing.centre)), at(crossing, [0.2, 0.2, 0.2])
+    assert crossing.true_quality(best) > crossing.true_quality(middling) + 0.3
+    early = [
+        [crossing.train(c, STEPS, 64, rng).lines[3]["metrics"]["success_rate"] for _ in range(8)]
+        for c in (best, middling)
+    ]
+    assert np.mean(early[0]) < np.mean(early[1])  # at a third of the trial the better config is behind: curves cross
