@@ -65,9 +65,9 @@ def check_errors(errors: list[str]) -> None:
         assert ": " in line and len(line) < 4000  # "key: reason", bounded however large the input
 
 
-@settings(max_examples=10_000, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2_500, suppress_health_check=list(HealthCheck))  # derandomized: the same 2,500 each run
 @given(documents, st.integers(min_value=0, max_value=3))
-def test_ten_thousand_hostile_documents_through_the_manual_channel_and_validation(document: Any, mode: int) -> None:
+def test_thousands_of_hostile_documents_through_the_manual_channel_and_validation(document: Any, mode: int) -> None:
     raw = as_bytes(document, mode)
     data, problem = parse_manual(raw)
     if data is None:

@@ -634,5 +634,5 @@ def test_the_study_line_follows_every_trial_and_a_budget_too_small_to_tune_is_an
     assert study[-1].endswith("over 2 seed(s))")  # the baseline's final re-run pooled with it
 
     lines.clear()
-    result = Loop(load(ws), RunOptions(iterations=None, trials=12, proposer="random", seed=2), progress=progress).run()
+    result = Loop(load(ws), RunOptions(iterations=None, trials=4, proposer="random", seed=2), progress=progress).run()
     assert result.exit_code == 0 and not any(line.startswith("note:") for line in lines)

@@ -15,15 +15,18 @@ from autopilot.config import to_dotted
 def make_logger(pufferl: ModuleType, config: dict[str, Any], run_dir: Path) -> Any:
     """PufferLib's logger for this trial, or None (PuffeRL then uses its NoLogger)."""
     tracking = (config.get("autopilot") or {}).get("tracking") or {}
-    args = {**config.get("train", {}), "tag": tracking.get("tag")}
+    # PufferLib's loggers take project, group and tags from args and log args as the run's config: the full
+    # applied config, dotted (train.*, env.*, vec.*, policy.*, rnn.*, the loop's autopilot.*).
+    args = {
+        **{
+            k: v
+            for k, v in to_dotted(config).items()
+            if isinstance(v, bool | int | float | str) and not k.startswith("autopilot.tracking")
+        },
+        "tag": tracking.get("tag"),
+    }
     if tracking.get("wandb"):
         wandb = tracking["wandb"]
-        # pufferl.WandbLogger takes project, group and tags from args and logs args as the run's config: the
-        # full applied config, dotted (train.*, env.*, vec.*, policy.*, rnn.*, the loop's autopilot.*).
-        args = {
-            **{k: v for k, v in to_dotted(config).items() if not k.startswith("autopilot.tracking")},
-            "tag": tracking.get("tag"),
-        }
         # wandb reads the rest from the environment. Offline runs go to WORKSPACE/wandb/, where `wandb sync`
         # run in the workspace finds them (the run folder is WORKSPACE/runs/<id>).
         os.environ["WANDB_MODE"] = wandb["mode"]
