@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,24 @@ def ray_address() -> Iterator[str]:
 # database is off so a local failure cannot change what CI sees.
 settings.register_profile("autopilot", derandomize=True, database=None, deadline=None)
 settings.load_profile("autopilot")
+
+
+def _stray_threads() -> list[threading.Thread]:
+    """Non-daemon threads still alive: the interpreter waits for them at exit, so one a test leaves behind
+    (PufferLib's PuffeRL starts one) would hang the run after its last test."""
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    strays = _stray_threads()
+    if strays:
+        names = ", ".join(f"{t.name} ({getattr(t.run, '__qualname__', type(t).__name__)})" for t in strays)
+        print(f"\nerror: tests left non-daemon threads running: {names}", file=sys.stderr, flush=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _stray_threads():  # fail now instead of hanging CI until its timeout
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(pytest.ExitCode.TESTS_FAILED))

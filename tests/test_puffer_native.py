@@ -163,7 +163,11 @@ def test_pufferlibs_segments_rule_is_checked_before_a_trial_with_the_rule_named(
             policy = pufferlib.ocean.torch.Policy(vecenv.driver_env)
             train = {**config["train"], "env": "puffer_cartpole", "use_rnn": False, "compile": False}
             train.update(device="cpu", precision="float32", optimizer="adam", cpu_offload=False)
-            pufferlib.pufferl.PuffeRL(train, vecenv, policy)
+            trainer = pufferlib.pufferl.PuffeRL(train, vecenv, policy)
+            # PuffeRL starts a non-daemon utilization thread that only stop() ends: left running, it would
+            # keep the test process alive after the last test
+            trainer.utilization.stop()
+            trainer.utilization.join(timeout=30)
             return None
         except pufferlib.APIUsageError as exc:
             return str(exc)
