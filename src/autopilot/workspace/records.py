@@ -169,10 +169,9 @@ class Records:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        # path -> (the file's identity, its parsed JSON): the loop reads the history several times a trial, and
-        # at hundreds of runs parsing every record again is most of its own time. A file rewritten (atomically:
-        # a new inode) or touched reads again.
-        self._parsed: dict[Path, tuple[tuple[int, int, int], Any]] = {}
+        # Parsed records are shared by every Records of the process (see _PARSED): the loop, its report and its
+        # exports read the same history several times a trial.
+        self._parsed = _PARSED
         # run id -> {file name: the text this loop wrote}: the record files of the runs in flight, kept so a
         # trainer that rewrites them in its own folder (its case_id, its config) is undone when it ends.
         self._sealed: dict[str, dict[str, str]] = {}
@@ -358,6 +357,12 @@ class Records:
 
     def add_failure(self, entry: FailureEntry) -> None:
         add_failure(self.ws.failures, entry)
+
+
+# path -> (the file's identity, its parsed JSON): at hundreds of runs, parsing every record again is most of the
+# loop's own time. A file rewritten (atomically: a new inode) or touched reads again. Readers treat the values
+# as read-only (a view copies its record's fields before anyone may change them).
+_PARSED: dict[Path, tuple[tuple[int, int, int], Any]] = {}
 
 
 def _read_optional(path: Path) -> Any:
