@@ -164,7 +164,8 @@ class Progress:
                 last_plain = time.monotonic()
                 for row in self.rows():
                     metric = f"{row['metric']:.3f}" if isinstance(row["metric"], float) else "-"
+                    total = f"{row['total']:,}" if isinstance(row["total"], int) else "?"
                     self.message(
-                        f"run {row['run_id']}: step {row['step'] or 0:,}/{row['total'] or '?'} "
+                        f"run {row['run_id']}: step {row['step'] or 0:,}/{total} "
                         f"{self.metric}={metric} elapsed {row['elapsed']:.0f}s"
                     )
