@@ -111,7 +111,8 @@ def native_rules(config: dict[str, Any], agents_per_instance: int | None) -> lis
     rules, and the segments rule (``batch_size // bptt_horizon`` must hold every agent) with the agents counted
     on one env instance built from the config: in units of ``env.num_envs`` when the count is a multiple of it
     (C envs hold that many envs an instance), else as a constant."""
-    rules = [r for r in puffer_rules(False) if r["check"] == "divisible"]
+    shipped = puffer_rules(False)
+    rules = [r for r in shipped if r["check"] == "divisible"]
     if not agents_per_instance:
         return rules
     envs = (config.get("env") or {}).get("num_envs")
@@ -120,15 +121,9 @@ def native_rules(config: dict[str, Any], agents_per_instance: int | None) -> lis
         agents: list[str | int] = ["env.num_envs", "vec.num_envs", *([per_env] if per_env > 1 else [])]
     else:
         agents = ["vec.num_envs", agents_per_instance]
-    rules.append(
-        {
-            "check": "at_least",
-            "key": "train.batch_size",
-            "divided_by": "train.bptt_horizon",
-            "than": agents,
-            "doc": "PufferLib: batch_size // bptt_horizon segments must hold every agent",
-        }
-    )
+    # PufferLib's segments rule as the built-in task declares it, its agents counted on this env
+    segments = next(r for r in shipped if r["check"] == "at_least" and r.get("divided_by") == "train.bptt_horizon")
+    rules.append({**segments, "than": agents})
     return rules
 
 

@@ -17,7 +17,7 @@ from autopilot.experiment.scaffold import AGENT_PROMPT
 from autopilot.ids import case_id_for, utc_now
 from autopilot.proposers.agent import last_run_dir, render_prompt, run_agent
 from autopilot.proposers.base import Context, Proposal, Proposer, batch_index, notes_of, refused_of
-from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_bytes, read_json, read_text
+from autopilot.workspace.atomic import atomic_write_json, atomic_write_text, read_bytes, read_json_object, read_text
 from autopilot.workspace.control import rollback_parent
 from autopilot.workspace.journal import Journal
 from autopilot.workspace.layout import Workspace
@@ -248,7 +248,7 @@ class Intake:
         record = next((v.record for v in history if v.id == run_id), None)
         if seed_param is None or record is None:
             return
-        overrides = to_dotted(_read_json_dict(RunFolder(self.records.run_dir(record.id)).override))
+        overrides = to_dotted(read_json_object(RunFolder(self.records.run_dir(record.id)).override))
         seed = int(record.seed or 0)
         assert seed_param.high is not None
         overrides["train.seed"] = (seed * 7919 + 104_729) % int(seed_param.high)
@@ -293,14 +293,6 @@ def _read_text(path: Any) -> str | None:
         return read_text(path)
     except OSError:
         return None
-
-
-def _read_json_dict(path: Any) -> dict[str, Any]:
-    try:
-        data = read_json(path)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _short(overrides: dict[str, Any], limit: int = 6) -> str:

@@ -20,7 +20,7 @@ from autopilot.analysis.ranking import shown_estimate
 from autopilot.config import to_dotted
 from autopilot.experiment.schema import Experiment
 from autopilot.space import OBJECTIVE_OWNED
-from autopilot.workspace.atomic import atomic_write_text, read_curve, read_json
+from autopilot.workspace.atomic import atomic_write_text, read_curve, read_json_object
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import Records, RunView, read_config
 from autopilot.workspace.run_folder import RunFolder
@@ -202,11 +202,11 @@ def puffer_ini(ws: Workspace, view: RunView) -> str:
     config = read_config(ws.runs / view.id)
     if config is None:
         raise ValueError(f"run {view.id} has no readable config.json")
-    source = _json_dict(ws.puffer_source)  # the env's own [sweep] and values, when it came from PufferLib
+    source = read_json_object(ws.puffer_source)  # the env's own [sweep] and values, when it came from PufferLib
     flat = {k: v for k, v in to_dotted(config).items() if not k.startswith("autopilot.")}
     flat.pop("train.load_model_path", None)
     if source:
-        baseline = to_dotted(_json_dict(ws.baseline_file("full")))
+        baseline = to_dotted(read_json_object(ws.baseline_file("full")))
         for key, original in source.get("originals", {}).items():
             if key not in flat or flat[key] == baseline.get(key):
                 flat[key] = original
@@ -232,14 +232,6 @@ def puffer_ini(ws: Workspace, view: RunView) -> str:
         )
     parser.write(buffer)
     return buffer.getvalue()
-
-
-def _json_dict(path: Path) -> dict[str, Any]:
-    """A JSON object file of the workspace's own, or {} when it is absent."""
-    if not path.is_file():
-        return {}
-    data = read_json(path)
-    return data if isinstance(data, dict) else {}
 
 
 def _sweep_sections(sweep: dict[str, Any], prefix: str = "sweep") -> dict[str, dict[str, str]]:

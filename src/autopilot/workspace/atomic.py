@@ -109,6 +109,15 @@ def read_json(path: Path, max_bytes: int = MAX_RECORD_BYTES) -> Any:
     return json.loads(read_bytes(path, max_bytes).decode("utf-8"))
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; {} when it is missing, unreadable, damaged or not an object."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_tail(path: Path, max_bytes: int) -> bytes:
     """The last ``max_bytes`` of ``path`` (a regular file, as :func:`open_regular` opens it)."""
     with open_regular(path) as handle:
