@@ -90,7 +90,21 @@ def _rank_by_success(data: dict[str, Any]) -> None:
     data["early_stopping"]["signal"] = {}
 
 
-LOOP_VARIANTS: dict[str, Any] = {"nostop": _no_early_stopping, "success": _rank_by_success}
+def _set(**changes: Any) -> Any:
+    def configure(data: dict[str, Any]) -> None:
+        data["early_stopping"].update(changes)
+
+    return configure
+
+
+LOOP_VARIANTS: dict[str, Any] = {
+    "nostop": _no_early_stopping,
+    "success": _rank_by_success,
+    "keep25": _set(keep_fraction=0.25),
+    "early": _set(rungs=[0.15, 1 / 3, 0.5, 0.75]),
+    "keep25se1": _set(keep_fraction=0.25, min_se=1.0),
+    "keep25early": _set(keep_fraction=0.25, rungs=[0.15, 1 / 3, 0.5, 0.75]),
+}
 _SURROGATE: list[Surrogate] = []  # the fitted surrogate, inherited by the worker processes
 _LANDSCAPE: list[Any] = []  # or a synthetic landscape (--landscape), a Model of benchmarks/simulated.py
 
@@ -123,13 +137,7 @@ def optuna_hyperband_study(
     while used < budget:
         trial = study.ask(dists)
         overrides = dict(trial.params)
-        if _LANDSCAPE:  # a landscape trains as the loop's simulated backend trains it
-            training = _LANDSCAPE[0].train(overrides, steps, episodes, rng)
-            lines = training.lines
-            achieved = float(np.mean([bool(e["success"]) for e in training.episodes]))
-        else:
-            assert surrogate is not None  # the surrogate is fitted whenever no landscape is given
-            achieved, lines = simulate(surrogate, overrides, steps, rng)
+        evaluated, lines, true = peer_training(surrogate, overrides, steps, episodes, rng)
         pruned = False
         for resource, step, value in resource_points(lines, steps):
             trial.report(value, resource)
@@ -140,13 +148,8 @@ def optuna_hyperband_study(
                 break
         if not pruned:
             used += steps
-            if _LANDSCAPE:
-                truth[trial.number] = _LANDSCAPE[0].true_quality(overrides)
-                study.tell(trial, achieved)  # the evaluation's success rate
-            else:
-                assert surrogate is not None
-                truth[trial.number] = surrogate.true_success(overrides)
-                study.tell(trial, float(np.mean(rng.random(episodes) < achieved)))  # the evaluation's success rate
+            truth[trial.number] = true
+            study.tell(trial, evaluated)
         done = [t for t in study.trials if t.state == TrialState.COMPLETE]
         curve.append((used, truth[study.best_trial.number] if done else 0.0))
     return {
@@ -157,6 +160,94 @@ def optuna_hyperband_study(
         "pruned": sum(t.state == TrialState.PRUNED for t in study.trials),
         "steps_used": used,
         "champion_true": truth[study.best_trial.number] if truth else 0.0,
+        "best_true_seen": max(truth.values(), default=0.0),
+        "pruned_the_best": None,
+        "curve": curve,
+        "latency_ms": 0.0,
+    }
+
+
+def peer_training(
+    surrogate: Surrogate | None, overrides: dict[str, Any], steps: int, episodes: int, rng: np.random.Generator
+) -> tuple[float, list[dict[str, Any]], float]:
+    """A peer's trial of ``overrides``: the evaluation's success rate (``episodes`` held-out episodes), the
+    metrics lines, and the config's true quality; trained as the loop's simulated backend trains it."""
+    if _LANDSCAPE:
+        training = _LANDSCAPE[0].train(overrides, steps, episodes, rng)
+        evaluated = float(np.mean([bool(e["success"]) for e in training.episodes]))
+        return evaluated, training.lines, _LANDSCAPE[0].true_quality(overrides)
+    assert surrogate is not None  # the surrogate is fitted whenever no landscape is given
+    achieved, lines = simulate(surrogate, overrides, steps, rng)
+    return float(np.mean(rng.random(episodes) < achieved)), lines, surrogate.true_success(overrides)
+
+
+def dehb_study(seed: int, surrogate: Surrogate | None, trials: int, steps: int, episodes: int) -> dict[str, Any]:
+    """DEHB (differential evolution with Hyperband, ``pip install dehb``) as its users run it: ask a config and
+    a fidelity (steps, three rungs a factor eta = 3 apart), train for that many steps, tell 1 - success at that
+    fidelity (the evaluation's at the full budget, the learning curve's below it) with the steps as cost;
+    the user is handed ``get_incumbents()``, the best fitness seen at any fidelity."""
+    import ConfigSpace as CS
+    from loguru import logger
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # dask's distributed warns about pynvml on import
+        from dehb import DEHB
+
+    logger.remove()  # DEHB logs every bracket through loguru
+    space = CS.ConfigurationSpace(seed=seed)
+    for name, p in sorted(SPACE.params.items()):
+        if not p.tunable:
+            continue
+        if p.type in ("bool", "categorical"):
+            space.add(CS.Categorical(name, [False, True] if p.type == "bool" else list(p.choices)))
+            continue
+        low, high = p.tune_bounds()
+        log = p.scale == "log" and low > 0
+        if p.type == "int":
+            space.add(CS.Integer(name, (int(low), int(high)), log=log))
+        else:
+            space.add(CS.Float(name, (float(low), float(high)), log=log))
+    rng = np.random.default_rng([seed, 13])
+    with tempfile.TemporaryDirectory() as out:
+        optimizer = DEHB(
+            cs=space,
+            min_fidelity=RESOURCES / 9,
+            max_fidelity=RESOURCES,
+            eta=3,
+            n_workers=1,
+            seed=seed,
+            output_path=out,
+            save_freq=None,
+        )
+        budget = trials * steps
+        used, curve, truth, best = 0, [], {}, None
+        count = 0
+        while used < budget:
+            job = optimizer.ask()
+            overrides = dict(job["config"])
+            evaluated, lines, true = peer_training(surrogate, overrides, steps, episodes, rng)
+            fidelity = float(job["fidelity"])
+            cost = round(steps * fidelity / RESOURCES)
+            if fidelity >= RESOURCES:
+                value = evaluated
+            else:
+                value = next((v for r, _, v in reversed(resource_points(lines, steps)) if r <= fidelity), 0.0)
+            used += cost
+            count += 1
+            optimizer.tell(job, {"fitness": 1.0 - value, "cost": cost})
+            key = json.dumps(overrides, sort_keys=True, default=str)
+            truth[key] = true
+            incumbent, _ = optimizer.get_incumbents()
+            best = json.dumps(dict(incumbent), sort_keys=True, default=str)
+            curve.append((used, truth[best]))
+    return {
+        "proposer": "dehb",
+        "seed": seed,
+        "exit_code": 0,
+        "trials": count,
+        "pruned": 0,  # DEHB's low-fidelity jobs are trainings of their own, not stopped ones
+        "steps_used": used,
+        "champion_true": truth[best] if best else 0.0,
         "best_true_seen": max(truth.values(), default=0.0),
         "pruned_the_best": None,
         "curve": curve,
@@ -290,6 +381,21 @@ def paired(ours: list[float], theirs: list[float], rng: np.random.Generator) -> 
     return f"{np.median(finite):+.3g} [{low:+.3g}, {high:+.3g}]"
 
 
+def iqm(values: list[float], rng: np.random.Generator) -> str:
+    """The interquartile mean (the mean of the middle half; rliable's summary of a few noisy runs) with a
+    bootstrap 95% interval over study seeds."""
+
+    def middle_mean(x: np.ndarray) -> float:
+        x = np.sort(x)
+        cut = len(x) // 4
+        return float(np.mean(x[cut : len(x) - cut]))
+
+    a = np.asarray(values)
+    boots = [middle_mean(a[rng.integers(0, len(a), len(a))]) for _ in range(2000)]
+    low, high = np.quantile(boots, [0.025, 0.975])
+    return f"{middle_mean(a):.3f} [{low:.3f}, {high:.3f}]"
+
+
 def ratio(ours: list[float], theirs: list[float], rng: np.random.Generator) -> str:
     """median(ours) / median(theirs), with a paired bootstrap 95% interval."""
     a, b = np.asarray(ours), np.asarray(theirs)
@@ -309,6 +415,8 @@ def run_study(job: tuple[str, int, int, int, int, int, str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=tmp) as work:
         if name == "optuna_tpe_hyperband":
             study = optuna_hyperband_study(seed, _SURROGATE[0] if _SURROGATE else None, trials, steps, episodes)
+        elif name == "dehb":
+            study = dehb_study(seed, _SURROGATE[0] if _SURROGATE else None, trials, steps, episodes)
         elif name == "ray_asha":
             study = ray_asha_study(seed, _SURROGATE[0], trials, workers, steps, Path(work))
         else:
@@ -324,7 +432,7 @@ def main() -> int:
         # The first is the default a user gets; then the peers as their users run them.
         default=["auto", "optuna_tpe_hyperband", "random", "tpe"],
         help="NAME (a registered proposer, through the loop), NAME+VARIANT (" + ", ".join(LOOP_VARIANTS) + "), "
-        "optuna_tpe_hyperband, ray_asha",
+        "optuna_tpe_hyperband, dehb, ray_asha",
     )
     parser.add_argument("--seeds", type=int, default=60)
     parser.add_argument(
@@ -431,10 +539,10 @@ def print_table(results: list[dict[str, Any]], names: list[str], budget: int, ar
         "true success averaged over the step budget"
     )
     print(
-        f"| tool | champion's true success | {default} minus tool | champion / best tried | anytime area | "
+        f"| tool | champion's true success | IQM | {default} minus tool | champion / best tried | anytime area | "
         f"{default} minus tool | studies |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in names:
         rs = sorted((r for r in results if r["proposer"] == name), key=lambda r: r["seed"])
         ours = [base[r["seed"]] for r in rs]
@@ -449,8 +557,8 @@ def print_table(results: list[dict[str, Any]], names: list[str], budget: int, ar
             f"{min(r['steps_used'] for r in rs):,}-{max(r['steps_used'] for r in rs):,} steps"
         )
         print(
-            f"| {name} | {np.median(champ):.3f} | {versus} | {np.median(share):.2f} | {np.median(area):.3f} | "
-            f"{versus_area} | {studies} |"
+            f"| {name} | {np.median(champ):.3f} | {iqm(champ, rng)} | {versus} | {np.median(share):.2f} | "
+            f"{np.median(area):.3f} | {versus_area} | {studies} |"
         )
 
 

@@ -80,8 +80,8 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     fi
 fi
 
-say "installing rl-autopilot (editable) with its dev, llm, ray, tracking and dashboard extras (the tests use them all)"
-"${PIP[@]}" -e ".[dev,llm,ray,tracking,dashboard]"
+say "installing rl-autopilot (editable) with its dev, llm, ray, tracking, dashboard and peers extras (the tests use them all)"
+"${PIP[@]}" -e ".[dev,llm,ray,tracking,dashboard,peers]"
 check_puffer
 echo "$want_stamp" >"$STAMP"
 say "done"

@@ -113,3 +113,24 @@ def test_the_synthetic_landscapes_have_the_shapes_they_are_named_for() -> None:
         for c in (best, middling)
     ]
     assert np.mean(early[0]) < np.mean(early[1])  # at a third of the trial the better config is behind: curves cross
+
+
+def test_the_peers_spend_the_same_step_budget_and_hand_over_what_their_users_get() -> None:
+    from benchmarks import bench_surrogate
+    from benchmarks.landscapes import Crossing
+
+    bench_surrogate._LANDSCAPE[:] = [Crossing()]
+    try:
+        budget = 8 * STEPS
+        optuna_study = bench_surrogate.optuna_hyperband_study(5, None, 8, STEPS, 64)
+        dehb_study = bench_surrogate.dehb_study(5, None, 8, STEPS, 64)
+    finally:
+        bench_surrogate._LANDSCAPE[:] = []
+    for study in (optuna_study, dehb_study):
+        assert study["exit_code"] == 0
+        assert budget <= study["steps_used"] < budget + STEPS  # no trial starts once the budget is spent
+        assert 0.0 < study["champion_true"] <= study["best_true_seen"] <= 1.0
+        assert [s for s, _ in study["curve"]] == sorted(s for s, _ in study["curve"])
+    assert optuna_study["pruned"] > 0  # Hyperband stopped trials at its rungs
+    # DEHB trains at three fidelities, a ninth, a third and all of the steps: more trials than whole budgets
+    assert dehb_study["trials"] > 8

@@ -24,11 +24,11 @@ from autopilot.experiment.schema import EXECUTOR_KINDS, TRAINER_KINDS
 from autopilot.loop.orchestrator import Loop, RunOptions
 from autopilot.loop.reevaluate import ReevaluationError, reevaluate
 from autopilot.proposers.llm import LLMUnavailable, verify_llm
-from autopilot.report.export import puffer_flags, puffer_ini, run_rows, to_optuna, write_csv
+from autopilot.report.export import puffer_flags, puffer_ini, run_rows, schedule_file, to_optuna, write_csv
 from autopilot.report.html import write_report
 from autopilot.report.leaderboard import write_leaderboard
 from autopilot.report.status import render_champion, render_leaderboard, render_status, workspace_status
-from autopilot.workspace.atomic import MAX_RECORD_BYTES, UnsafeFile, read_bytes
+from autopilot.workspace.atomic import MAX_RECORD_BYTES, UnsafeFile, atomic_write_text, read_bytes
 from autopilot.workspace.control import ControlError, clear_rollback, pause, resume, rollback
 from autopilot.workspace.layout import Workspace, resolve_workspace
 from autopilot.workspace.lock import WorkspaceLocked
@@ -212,12 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Optuna's best_trial is the champion (optuna-dashboard, optuna.visualization); a study of that name "
         "there is replaced; csv FILE: one row per run, with its config's estimate and seeds; "
         "puffer-ini RUN [FILE]: a run's config as an ini that `puffer train` reads "
-        "(and the same as `puffer train` flags).",
+        "(and the same as `puffer train` flags); schedule RUN [FILE]: the hyperparameter schedule that trained "
+        "a population-trained (pbt) run's policy, segment by segment, as JSON with a `puffer train` command each.",
     )
     _add_workspace(p)
-    p.add_argument("format", choices=["optuna", "csv", "puffer-ini"], help="what to export (see above)")
-    p.add_argument("target", help="optuna: a storage URL (sqlite:///study.db); csv: a file; puffer-ini: a run id")
-    p.add_argument("file", nargs="?", help="puffer-ini: the file to write (default: print it)")
+    p.add_argument("format", choices=["optuna", "csv", "puffer-ini", "schedule"], help="what to export (see above)")
+    p.add_argument(
+        "target", help="optuna: a storage URL (sqlite:///study.db); csv: a file; puffer-ini, schedule: a run id"
+    )
+    p.add_argument("file", nargs="?", help="puffer-ini, schedule: the file to write (default: print it)")
     p.add_argument("--study-name", help="optuna: the study's name (default: the workspace folder's name)")
     p.set_defaults(func=cmd_export)
 
@@ -514,6 +517,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         except Exception as exc:  # optuna's storage errors (a bad URL, a study that exists) are many classes
             raise CommandError(f"autopilot export optuna: {exc}", EXIT_REJECTED) from None
         print(f"study {study.study_name!r} with {len(study.trials)} trial(s), one per config, in {args.target}")
+    elif args.format == "schedule":
+        view = _run(ws, args.target)
+        text = json.dumps(schedule_file(ws, exp, view), indent=2) + "\n"
+        if args.file:
+            atomic_write_text(Path(args.file), text)
+            print(f"the schedule of run {view.id} written to {args.file}")
+        else:
+            print(text, end="")
     else:
         view = _run(ws, args.target)
         try:

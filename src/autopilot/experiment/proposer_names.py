@@ -17,6 +17,7 @@ PROPOSER_CLASSES: dict[str, str] = {
     "llm": "autopilot.proposers.llm:LLMProposer",
     "agent": "autopilot.proposers.agent:AgentProposer",
     "protein": "autopilot.proposers.protein:ProteinProposer",
+    "pbt": "autopilot.proposers.population:PopulationProposer",
 }
 PROPOSER_NAMES: tuple[str, ...] = tuple(PROPOSER_CLASSES)
 

@@ -143,12 +143,16 @@ search_space:
 # of keys; filled in when left out, rejected when inconsistent) | at_least (key [// divided_by] >= product).
 rules:{" []" if not rules else ""}
 {_rules_block(rules)}
-# Who proposes the next configs. name: auto | hybrid | ga | tpe | cmaes | random | behavior | manual | llm | agent.
+# Who proposes the next configs. name: auto | hybrid | ga | tpe | cmaes | random | behavior | manual | llm | agent
+# | protein | pbt | optuna:<SamplerClass>.
 # Same seed + same history = same batch. batch_size: cases a batch may hold; auto, tpe, cmaes and optuna:*
 # (not its random, QMC, grid samplers) learn from every finished trial, so they propose one per worker
 # (resources.workers), at most batch_size.
 # behavior: what the behaviour proposer does for each next_focus of
 # the last run's analysis (timesteps: budget range; scale: multiply the parent's value; tune: keys the GA moves).
+# pbt: population-based training: population members train in segments of segment_fraction of the baseline's
+# steps; at each generation's end the bottom quantile continues from a top member's checkpoint with its
+# hyperparameters perturbed (a numeric key moved perturb of its tune range, any key re-drawn with resample).
 proposer:
 {_dump(_defaults(ProposerSpec))}
 # Sliding-window safety. Above max_fail_rate, or too many failures of one class, or too many

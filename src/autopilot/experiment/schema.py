@@ -37,6 +37,17 @@ class GAOptions:
 
 
 @dataclass
+class PBTOptions:
+    """Population-based training (proposer.name: pbt); docs/proposers.md."""
+
+    population: int = 4  # members trained side by side
+    segment_fraction: float = 0.5  # a segment's steps, as a fraction of the baseline's train.total_timesteps
+    quantile: float = 0.25  # the bottom quantile continues from a member of the top one
+    perturb: float = 0.1  # explore: a numeric key moves this fraction of its tune range, up or down
+    resample: float = 0.25  # explore: a key is re-drawn from its tune range with this probability
+
+
+@dataclass
 class LLMOptions:
     provider: str = "openai"
     base_url: str | None = None
@@ -87,6 +98,7 @@ class ProposerSpec:
     batch_size: int = 4
     seed: int = 0
     ga: GAOptions = field(default_factory=GAOptions)
+    pbt: PBTOptions = field(default_factory=PBTOptions)
     llm: LLMOptions = field(default_factory=LLMOptions)
     agent: AgentOptions = field(default_factory=AgentOptions)
     behavior: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_BEHAVIOR_TABLE))

@@ -155,6 +155,7 @@ class Loop:
             or options.budget_steps is not None
             or options.budget_minutes is not None,
             window_start=lambda: window_start(self.ws),
+            early_stopping=self.intake.proposer.early_stopping,
         )
         tracking = self.exp.tracking
         mirrored = tracking.tensorboard or ((tracking.wandb or tracking.neptune) and self.exp.trainer.kind == "command")

@@ -127,6 +127,7 @@ class Scheduler:
     budget_trials: int | None  # the trials a --trials or --budget-steps budget holds (it sizes the reserve)
     budgeted: bool  # run under --trials / --budget-steps / --budget-minutes: early stopping's ``auto`` turns on
     window_start: Callable[[], str | None]
+    early_stopping: bool = True  # the proposer lets the rule end its trials (Proposer.early_stopping)
 
     @property
     def runs_dir(self) -> Path:
@@ -179,12 +180,15 @@ class Scheduler:
 
     def stopper(self, run_dir: Path, tags: list[str], history: list[RunView]) -> Callable[[], str | None] | None:
         """The early-stopping check for one running trial, asked every few seconds while it runs: a reason to
-        end it, or None. None when early stopping is off, in safe mode, for a confirmation (evidence the pick
-        asked for would be wasted unread) and for the trials the rule exempts."""
+        end it, or None. None when early stopping is off, for a proposer that stops trials its own way, in safe
+        mode, for a confirmation (evidence the pick asked for would be wasted unread) and for the trials the rule
+        exempts."""
         exp = self.loaded.experiment
         opts = exp.early_stopping
         total = to_dotted(read_config(run_dir) or {}).get("train.total_timesteps")
-        if "confirm" in tags or not opts.active(self.budgeted, exp.trainer.kind) or not isinstance(total, int):
+        if not self.early_stopping or "confirm" in tags or not opts.active(self.budgeted, exp.trainer.kind):
+            return None
+        if not isinstance(total, int):
             return None
         if evaluate(history, exp.guardrails, self.window_start()).safe_mode:
             return None

@@ -80,6 +80,9 @@ class Proposer(ABC):
     # A model that learns from every finished trial: the loop asks it for one proposal per worker (at most
     # proposer.batch_size), so no proposal is made blind to a trial that could have finished first.
     sequential = False
+    # The loop's early-stopping rule may end its trials; False where the proposer's own rule decides which
+    # trials go on (PBT's exploit step), so a second rule would only cut its population short.
+    early_stopping = True
 
     @abstractmethod
     def propose(self, history: list[RunView], n: int, context: Context) -> list[Proposal]:

@@ -1,5 +1,6 @@
 """The workspace's runs for other tools: one flat row per run (CSV, pandas), an Optuna study with one trial per
-config (optuna-dashboard, ``optuna.visualization``), and a run's config as an ini that ``puffer train`` reads.
+config (optuna-dashboard, ``optuna.visualization``), a run's config as an ini that ``puffer train`` reads, and a
+population-trained policy's hyperparameter schedule.
 
 Rows and trials come from the records alone, like the leaderboard; the champion is the one the loop names, and
 every export carries the estimate it was picked on (a config's seeds pooled), so a tool that ranks by the
@@ -15,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from autopilot.analysis.lineage import schedule
 from autopilot.analysis.promotion import Promotion, configs, decide
 from autopilot.analysis.ranking import shown_estimate
 from autopilot.config import to_dotted
@@ -265,3 +267,27 @@ def puffer_flags(view: RunView) -> str:
         flag = f"--{name}" if section == "base" else f"--{section}.{name}"
         flags.append(f"{flag.replace('_', '-')} {_ini_value(value)}")
     return " ".join(flags) or "(none: the run is the shipped config)"
+
+
+def schedule_file(ws: Workspace, exp: Experiment, view: RunView) -> dict[str, Any]:
+    """The hyperparameter schedule that trained run ``view``'s policy (its lineage, first segment to last) as a
+    file: each segment's steps and keys, and the ``puffer train`` command that trains it on from the last
+    segment's checkpoint (``--load-model-path latest``), so a PufferLib user can train the same schedule on
+    a new seed."""
+    history = Records(ws).history()
+    segments = schedule(history, view.id, exp.space)
+    env = ((read_config(ws.runs / view.id) or {}).get("base") or {}).get("env_name", "ENV")
+    for k, segment in enumerate(segments):
+        flags = [f"--{key.replace('_', '-')} {_ini_value(value)}" for key, value in segment["hyperparameters"].items()]
+        if isinstance(segment["steps"], int):
+            flags.append(f"--train.total-timesteps {segment['steps']}")
+        if k > 0:
+            flags.append("--load-model-path latest")
+        segment["puffer_train"] = f"puffer train {env} " + " ".join(flags)
+    return {
+        "run_id": view.id,
+        "metric": exp.objective.metric,
+        "score": view.score,
+        "total_steps": sum(s["steps"] for s in segments if isinstance(s["steps"], int)),
+        "segments": segments,
+    }

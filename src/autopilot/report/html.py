@@ -50,6 +50,7 @@ def render(ws: Workspace, exp: Experiment, baseline: dict[str, Any]) -> str:
     figures = [
         plots.champion_so_far(history, {v.id: _steps(ws, v) for v in history}, promotion.timeline, metric),
         plots.learning_curves({v.id: read_curve(RunFolder(ws.runs / v.id).metrics) for v in top}, metric),
+        plots.population(history, promotion.champion.id if promotion.champion else None, metric),
         plots.funnel(top),
         plots.objective_vs_parameters(history, exp.space, baseline),
         plots.failures_over_time(history),

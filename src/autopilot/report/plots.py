@@ -97,9 +97,60 @@ def learning_curves(curves: dict[str, list[dict[str, Any]]], metric: str) -> Fig
     ax.set_xlabel("environment steps")
     ax.set_ylabel(f"{metric} (training)")
     ax.grid(alpha=0.3)
-    if curves:
+    if ax.get_legend_handles_labels()[0]:  # runs without a curve draw nothing to name
         ax.legend(fontsize=7)
     ax.set_title("learning curves of the top runs")
+    return fig
+
+
+def population(history: list[RunView], champion_id: str | None, metric: str) -> Figure | None:
+    """A population's segments (``pbt``): each member's score by generation, a line from the segment whose
+    policy it continued (dashed where it took another member's), the champion's lineage in bold. None when
+    the study trained no population."""
+    from autopilot.analysis.lineage import generations, lineage, tag_value
+
+    gens = generations(history)
+    if not gens:
+        return None
+    fig = Figure(figsize=(10, 3.6))
+    ax = fig.subplots()
+    by_id = {v.id: v for v in history}
+    for generation, members in sorted(gens.items()):
+        for member in members.values():
+            view = member.view
+            if member.score is None:
+                ax.plot([generation], [0.0], marker="x", color="grey")
+                continue
+            parent = by_id.get(view.record.parent_ids[0]) if view.record.parent_ids else None
+            if parent is not None and parent.score is not None:
+                took = tag_value(parent, "member") != member.index
+                ax.plot(
+                    [generation - 1, generation],
+                    [float(parent.score), member.score],
+                    color="tab:orange" if took else "tab:blue",
+                    linestyle="--" if took else "-",
+                    linewidth=0.8,
+                    alpha=0.7,
+                )
+            ax.plot([generation], [member.score], marker="o", markersize=3, color="tab:blue")
+    chain = [
+        (g, float(v.score) if v.score is not None else 0.0)
+        for v in (lineage(history, champion_id) if champion_id else [])
+        if (g := tag_value(v, "generation")) is not None
+    ]
+    if chain:
+        ax.plot(
+            [g for g, _ in chain],
+            [score for _, score in chain],
+            color="tab:red",
+            linewidth=2.2,
+            label="the champion's lineage",
+        )
+        ax.legend(fontsize=7)
+    ax.set_xlabel("generation")
+    ax.set_ylabel(f"{metric} (held-out, signed: higher is better)")
+    ax.grid(alpha=0.3)
+    ax.set_title("population: each member's segments (dashed: continued another member's policy, perturbed)")
     return fig
 
 
