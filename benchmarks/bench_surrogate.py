@@ -104,6 +104,7 @@ LOOP_VARIANTS: dict[str, Any] = {
     "early": _set(rungs=[0.15, 1 / 3, 0.5, 0.75]),
     "keep25se1": _set(keep_fraction=0.25, min_se=1.0),
     "keep25early": _set(keep_fraction=0.25, rungs=[0.15, 1 / 3, 0.5, 0.75]),
+    "keep25se1early": _set(keep_fraction=0.25, min_se=1.0, rungs=[0.15, 1 / 3, 0.5, 0.75]),
 }
 _SURROGATE: list[Surrogate] = []  # the fitted surrogate, inherited by the worker processes
 _LANDSCAPE: list[Any] = []  # or a synthetic landscape (--landscape), a Model of benchmarks/simulated.py

@@ -14,9 +14,11 @@ from helpers import AUTOPILOT, make_ws, runs
 
 from autopilot.analysis.lineage import TAG, generations, lineage, tag_value
 from autopilot.config import to_dotted
+from autopilot.experiment.parse import load_experiment
 from autopilot.experiment.schema import PBTOptions, ProposerSpec
 from autopilot.proposers.base import Proposal
 from autopilot.proposers.population import PopulationProposer
+from autopilot.report.export import to_optuna
 from autopilot.testing import BASELINE, SPACE, context, view
 from autopilot.workspace.layout import Workspace
 from autopilot.workspace.records import RunView
@@ -188,6 +190,10 @@ def test_kill_9_mid_generation_then_restart_loses_and_duplicates_no_member(tmp_p
     schedule = json.loads(exported.stdout)
     assert schedule["segments"][-1]["run_id"] == board["best"]
     assert [s["from_step"] for s in schedule["segments"]] == sorted(s["from_step"] for s in schedule["segments"])
+    # The Optuna export names each segment's place in the population, and the champion's lineage.
+    study = to_optuna(make_ws_view(root), load_experiment(root / "autopilot.yaml"))
+    assert study.best_trial.user_attrs["lineage"] == [s["run_id"] for s in schedule["segments"]]
+    assert {t.user_attrs.get("generation") for t in study.trials} >= set(generations_run)
 
 
 def _parents(views: list[Any], view: Any) -> list[Any]:

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from autopilot.analysis.lineage import schedule
+from autopilot.analysis.lineage import TAG, lineage, schedule, tag_value
 from autopilot.analysis.promotion import Promotion, configs, decide
 from autopilot.analysis.ranking import shown_estimate
 from autopilot.config import to_dotted
@@ -113,7 +113,9 @@ def to_optuna(ws: Workspace, exp: Experiment, storage: str | None = None, study_
       loop re-runs it before it can be picked); PRUNED or FAIL for a config whose first run was;
     - params: the values its first run trained with, over the safe ranges; its learning curve as intermediate
       values; user attributes ``run_id`` (the config's first run), ``runs``, ``seeds``, ``estimate``,
-      ``mean``, ``interval``, ``proposer``, ``state``, ``failure_class`` and ``champion``.
+      ``mean``, ``interval``, ``proposer``, ``state``, ``failure_class`` and ``champion``; for a population's
+      segment (``pbt``) also ``parent`` (the run whose checkpoint it continued), ``generation``, ``member`` and
+      ``lineage`` (the runs its policy was trained through, first to last).
 
     A study of that name already in ``storage`` is replaced (an export is a snapshot of the workspace).
     Runs still pending or running are left out."""
@@ -152,6 +154,7 @@ def to_optuna(ws: Workspace, exp: Experiment, storage: str | None = None, study_
             "failure_class": view.record.failure_class,
             "interval": ((view.summary or {}).get("intervals") or {}).get(metric),
             "champion": promotion.champion is not None and promotion.champion.id == view.id,
+            **population_attrs(history, view),
         }
         # Constraints only when they tell configs apart: with none feasible, Optuna's best_trial would raise
         # where the loop still names its best infeasible config.
@@ -170,6 +173,19 @@ def to_optuna(ws: Workspace, exp: Experiment, storage: str | None = None, study_
             )
         )
     return study
+
+
+def population_attrs(history: list[RunView], view: RunView) -> dict[str, Any]:
+    """Where a population's segment sits: its parent, generation, member and lineage (empty for other runs)."""
+    generation = tag_value(view, "generation")
+    if TAG not in view.record.tags or generation is None:
+        return {}
+    return {
+        "parent": view.record.parent_ids[0] if view.record.parent_ids else None,
+        "generation": generation,
+        "member": tag_value(view, "member"),
+        "lineage": [v.id for v in lineage(history, view.id)],
+    }
 
 
 def _trial_state(view: RunView, completed: bool, promotion: Promotion) -> Any:
