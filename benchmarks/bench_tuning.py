@@ -224,6 +224,7 @@ def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: floa
             overhead.append(iso(v.record.ended) - iso(v.record.created) - v.record.wall_s)
             trainer.append(v.record.wall_s)
     held_out = None
+    retrained = retrain(root, champion) if champion and proposer == "pbt" else None
     if champion:
         subprocess.run(
             [AUTOPILOT, "eval", champion, "-w", str(root), "--episodes", "256", "--seed", str(HELD_OUT_SEED)],
@@ -248,6 +249,7 @@ def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: floa
         ],
         "best": curve[-1][1] if curve else 0.0,
         "held_out": held_out,
+        "retrained": retrained,
         "runs": len(views),
         "wall_s": wall_s,
         "overhead": overhead,
@@ -255,11 +257,96 @@ def summarize(root: Path, proposer: str, seed: int, exit_code: int, wall_s: floa
     }
 
 
+RETRAIN_SEED = 777_777  # the schedule's re-training from scratch: a training seed no study used
+
+
+def retrain(root: Path, run_id: str) -> dict[str, Any] | None:
+    """Run ``run_id``'s hyperparameter schedule (its lineage, ``autopilot export schedule``) again from scratch on a
+    new training seed, segment by segment, each continuing the last one's checkpoint, with the study's trainer;
+    the final policy is evaluated as the champion is (256 episodes on the held-out seed). None when a segment
+    failed."""
+    import threading
+
+    from autopilot.analysis.lineage import schedule
+    from autopilot.executors.base import TrialSpec
+    from autopilot.executors.local import LocalExecutor
+    from autopilot.executors.trainer_command import trainer_argv, trainer_env
+    from autopilot.experiment.loader import load
+    from autopilot.loop.prepare import Preparer
+    from autopilot.workspace.atomic import atomic_write_json, read_json, read_jsonl
+    from autopilot.workspace.records import read_config
+    from autopilot.workspace.run_folder import RunFolder
+
+    ws = Workspace(root)
+    loaded = load(ws)
+    exp = loaded.experiment
+    history = Records(ws).history()
+    preparer = Preparer(loaded, Records(ws), exp.resources.timeout_minutes, exp.resources.stall_seconds)
+    checkpoint: Path | None = None
+    steps = 0
+    segments = schedule(history, run_id, exp.space)
+    for k, segment in enumerate(segments):
+        asked = (read_config(root / "runs" / segment["run_id"]) or {}).get("train", {}).get("total_timesteps")
+        overrides = {**segment["hyperparameters"], "train.total_timesteps": asked, "train.seed": RETRAIN_SEED + k}
+        checked = loaded.validate(overrides)  # the rules derive the batch sizes again
+        if not checked.ok:
+            return None
+        folder = RunFolder(root / "retrain" / f"segment-{k:02d}")  # outside runs/: not the loop's
+        folder.path.mkdir(parents=True, exist_ok=True)
+        config = preparer.effective_config(checked.normalized, [], "retrain")[0]
+        if checkpoint is not None:
+            config["train"]["load_model_path"] = str(checkpoint)
+        atomic_write_json(folder.config, config)
+        spec = TrialSpec(
+            run_id=folder.id,
+            argv=trainer_argv(exp.trainer, folder.path),
+            run_dir=folder.path,
+            env=trainer_env(exp.trainer, folder.path),
+            timeout_s=exp.resources.timeout_minutes * 60,
+            stall_s=exp.resources.stall_seconds,
+        )
+        outcome = LocalExecutor(1).run_one(spec, lambda *_: None, threading.Event())
+        if outcome.exit_code != 0 or not folder.trainer_summary.exists():
+            return None
+        summary = read_json(folder.trainer_summary)
+        checkpoint = folder.path / str(summary.get("checkpoint"))
+        steps += int(summary.get("steps") or 0)
+    if checkpoint is None:
+        return None
+    out = checkpoint.parent.parent / f"held-out-{HELD_OUT_SEED}.jsonl"
+    argv = trainer_argv(exp.trainer, checkpoint.parent.parent)
+    argv += ["--eval-only", str(checkpoint), "--episodes", "256", "--seed", str(HELD_OUT_SEED), "--out", str(out)]
+    subprocess.run(argv, capture_output=True, timeout=1200, env=trainer_env(exp.trainer, checkpoint.parent.parent))
+    episodes = read_jsonl(out) if out.exists() else []
+    success = float(np.mean([e["success"] for e in episodes])) if episodes else None
+    return {"segments": len(segments), "steps": steps, "held_out": success}
+
+
 def landscape_targets(results: list[dict]) -> list[float]:
     """Targets at the 90th and 98th percentile of the random studies' trial scores (random configs at this
     fidelity, as the studies measured them); 0.5 when too few random trials were run."""
     scores = [s for r in results if r["proposer"] == "random" for s in r.get("scores", [])]
     return [float(np.quantile(scores, 0.9)), float(np.quantile(scores, 0.98))] if len(scores) >= 50 else [0.5]
+
+
+def retrained_lines(results: list[dict]) -> list[str]:
+    """Each population study's champion against its schedule re-trained from scratch on a new seed."""
+    rows = [r for r in results if r.get("retrained")]
+    if not rows:
+        return []
+    out = [
+        "",
+        "The champion's hyperparameter schedule re-trained from scratch on a new training seed (its segments in "
+        "turn, each from the last one's checkpoint), evaluated as the champion is:",
+        "",
+        "| study seed | segments | steps | champion's held-out success | re-trained, held-out success |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        again = r["retrained"]
+        shown = "failed" if again["held_out"] is None else f"{again['held_out']:.3f}"
+        out.append(f"| {r['seed']} | {again['segments']} | {again['steps']:,} | {r['held_out']} | {shown} |")
+    return out
 
 
 def paired_lines(results: list[dict], names: list[str], targets: list[float]) -> list[str]:
@@ -445,6 +532,7 @@ def main() -> None:
         ax.grid(alpha=0.3)
         fig.savefig(f"{args.out}.png", dpi=90, bbox_inches="tight")
         lines += paired_lines(results, args.proposers, targets)
+        lines += retrained_lines(results)
         overhead = [o for r in results for o in r["overhead"]]
         trainer = [t for r in results for t in r["trainer"]]
         if trainer:
