@@ -199,3 +199,26 @@ def test_kill_9_mid_generation_then_restart_loses_and_duplicates_no_member(tmp_p
 def _parents(views: list[Any], view: Any) -> list[Any]:
     by_id = {v.id: v for v in views}
     return [by_id[p] for p in view.record.parent_ids if p in by_id]
+
+
+def test_in_safe_mode_the_explore_step_moves_half_as_far_and_draws_nothing_new() -> None:
+    import numpy as np
+
+    from autopilot.proposers.population import perturb
+    from autopilot.proposers.sampling import to_unit
+
+    start = _tuned(first_generation([0.5, 0.2])[2].overrides)  # member 1: a Sobol point, every key set
+    for safe in (False, True):
+        ctx = context(seed=1, safe_mode=safe, options=ProposerSpec(pbt=PBTOptions(resample=0.5, perturb=0.2)))
+        moves = []
+        for k in range(20):
+            moved, _ = perturb(start, ctx, np.random.default_rng(k))
+            moves += [
+                abs(to_unit(SPACE.params[key], moved[key]) - to_unit(SPACE.params[key], value))
+                for key, value in start.items()
+                if SPACE.params[key].is_numeric
+            ]
+        if safe:
+            assert max(moves) <= 0.1 + 1e-9  # half of perturb, and no re-draw anywhere in the range
+        else:
+            assert max(moves) > 0.2  # re-draws jump further than a perturbation

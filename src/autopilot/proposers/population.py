@@ -38,6 +38,8 @@ from autopilot.proposers.sampling import from_unit, to_unit
 from autopilot.space import SearchSpace
 from autopilot.workspace.records import RunView
 
+SAFE_MODE_FACTOR = 0.5  # in safe mode a perturbation moves half as far and nothing is re-drawn
+
 
 def hyperparameters(view: RunView, space: SearchSpace) -> dict[str, Any]:
     """The tunable keys a segment trained with (what a member hands on), without the segment's own keys."""
@@ -147,7 +149,8 @@ def sobol_point(context: Context, index: int) -> dict[str, Any]:
 
 def perturb(values: dict[str, Any], context: Context, rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:
     """PBT's explore step: each tunable key re-drawn from its tune range with probability ``resample``, else a
-    numeric key moved ``perturb`` of its tune range up or down (on its own scale). The keys that moved."""
+    numeric key moved ``perturb`` of its tune range up or down (on its own scale); in safe mode no re-draws and
+    half the move. The keys that moved."""
     options = context.options.pbt
     base = to_dotted(context.baseline)
     out: dict[str, Any] = {}
@@ -156,10 +159,11 @@ def perturb(values: dict[str, Any], context: Context, rng: np.random.Generator) 
         if not p.tunable:
             continue
         value = values.get(name, base.get(name))
-        if value is None or rng.random() < options.resample:
+        draw, step = rng.random(), options.perturb * (SAFE_MODE_FACTOR if context.safe_mode else 1.0)
+        if value is None or (draw < options.resample and not context.safe_mode):
             new = from_unit(p, float(rng.random()))
         elif p.is_numeric:
-            new = from_unit(p, to_unit(p, value) + (options.perturb if rng.random() < 0.5 else -options.perturb))
+            new = from_unit(p, to_unit(p, value) + (step if rng.random() < 0.5 else -step))
         else:
             new = value
         out[name] = new
