@@ -222,3 +222,11 @@ def test_in_safe_mode_the_explore_step_moves_half_as_far_and_draws_nothing_new()
             assert max(moves) <= 0.1 + 1e-9  # half of perturb, and no re-draw anywhere in the range
         else:
             assert max(moves) > 0.2  # re-draws jump further than a perturbation
+
+
+def test_a_generation_that_failed_whole_starts_afresh() -> None:
+    history = first_generation([None, None, None])
+    proposals = PopulationProposer().propose(history, 3, context(seed=1, options=options(3)))
+    assert all("restart" in p.tags and p.parent_ids == [] for p in proposals)
+    assert all("autopilot.resume_from" not in to_dotted(p.overrides) for p in proposals)
+    assert all(SPACE.validate(p.overrides, BASELINE).ok for p in proposals)

@@ -113,7 +113,7 @@ class PopulationProposer(Proposer):
             return Proposal({**overrides, **segment}, [own.view.id], [*tags, "continue"], self.name, why)
         rng = np.random.default_rng([context.seed, generation, k, 31])
         if not top:  # every member failed: start this one afresh
-            return self._first(context, k, steps) if generation == 0 else self._restart(context, generation, k, steps)
+            return self._restart(context, generation, k, steps)
         donor = top[int(rng.integers(0, len(top)))]
         overrides, moved = perturb(hyperparameters(donor.view, context.space), context, rng)
         segment = self._segment(context, generation, k, steps)
