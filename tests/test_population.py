@@ -230,3 +230,21 @@ def test_a_generation_that_failed_whole_starts_afresh() -> None:
     assert all("restart" in p.tags and p.parent_ids == [] for p in proposals)
     assert all("autopilot.resume_from" not in to_dotted(p.overrides) for p in proposals)
     assert all(SPACE.validate(p.overrides, BASELINE).ok for p in proposals)
+
+
+def test_the_population_plot_draws_every_segment_and_the_champions_lineage() -> None:
+    from autopilot.report import plots
+
+    history = first_generation([0.2, 0.8, 0.5, 0.05])
+    second = [
+        as_run(10 + i, p, 0.6)
+        for i, p in enumerate(PopulationProposer().propose(history, 4, context(seed=1, options=options(4))))
+    ]
+    fig = plots.population(history + second, second[3].id, "success_rate")
+    assert fig is not None
+    [ax] = fig.axes
+    champion_lines = [line for line in ax.get_lines() if line.get_label() == "the champion's lineage"]
+    assert len(champion_lines) == 1 and list(champion_lines[0].get_xdata()) == [0, 1]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1  # member 3 took member 1's policy
+    assert plots.population(history[:1], None, "success_rate") is None  # no population: no plot
