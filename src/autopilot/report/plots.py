@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from autopilot.space import SearchSpace
 from autopilot.workspace.records import RunView
@@ -148,6 +149,7 @@ def population(history: list[RunView], champion_id: str | None, metric: str) -> 
         )
         ax.legend(fontsize=7)
     ax.set_xlabel("generation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"{metric} (held-out, signed: higher is better)")
     ax.grid(alpha=0.3)
     ax.set_title("population: each member's segments (dashed: continued another member's policy, perturbed)")
