@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from autopilot.experiment.loader import load
@@ -94,3 +95,5 @@ def test_early_stopping_spares_confirmations_and_the_exempt_trials(tmp_path: Pat
     assert sched.stopper(run_dir, [], history) is not None  # the study's third trial
     assert sched.stopper(run_dir, ["confirm"], history) is None
     assert sched.stopper(run_dir, [], history[:1]) is None  # its second: every second one runs to its end
+    # A proposer that stops trials its own way (PBT's exploit step) gets no second rule.
+    assert replace(sched, early_stopping=False).stopper(run_dir, [], history) is None
