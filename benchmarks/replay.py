@@ -143,13 +143,19 @@ def _margin(data: dict[str, Any]) -> None:
     data["early_stopping"].update(rungs=[0.5, 0.75], min_delta=0.05, min_se=0.0, exempt_every=0, signal={})
 
 
+def _harder(data: dict[str, Any]) -> None:
+    data["early_stopping"].update(keep_fraction=0.25, rungs=[0.15, 1 / 3, 0.5, 0.75])
+
+
 # Each rule is an early_stopping section of autopilot.yaml: nsha_dense is the shipped one (the scaffold's),
-# nsha the same on success alone, sha an absolute margin of 0.05 at half and three quarters.
+# nsha the same on success alone, sha an absolute margin of 0.05 at half and three quarters, keep25early the
+# shipped one keeping a quarter at each rung, with a rung at 15% (bench_surrogate's auto+keep25early).
 RULES: dict[str, Callable[[dict[str, Any]], None] | None] = {
     "none": _no_stopping,
     "sha": _margin,
     "nsha": _success_only,
     "nsha_dense": None,
+    "keep25early": _harder,
 }
 _POOL: list[list[list[Run]]] = []  # [pruning pool, pick pool], inherited by the worker processes
 
