@@ -118,15 +118,11 @@ def _tuned(overrides: dict[str, Any]) -> dict[str, Any]:
 def _segments(root: Path) -> dict[tuple[int, int], list[Any]]:
     """(generation, member) -> the segment runs of it (re-runs on other seeds left out)."""
     out: dict[tuple[int, int], list[Any]] = {}
-    for v in runs(make_ws_view(root)):
+    for v in runs(Workspace(root)):
         if TAG in v.record.tags and "confirm" not in v.record.tags:
             key = (tag_value(v, "generation"), tag_value(v, "member"))
             out.setdefault(key, []).append(v)  # type: ignore[arg-type]
     return out
-
-
-def make_ws_view(root: Path) -> Workspace:
-    return Workspace(root)
 
 
 @pytest.mark.slow
@@ -147,8 +143,8 @@ def test_kill_9_mid_generation_then_restart_loses_and_duplicates_no_member(tmp_p
     loop = subprocess.Popen([AUTOPILOT, *args, "-w", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not (
-        sum(v.state == "complete" and TAG in v.record.tags for v in runs(make_ws_view(root))) >= 5
-        and any(v.state == "running" for v in runs(make_ws_view(root)))
+        sum(v.state == "complete" and TAG in v.record.tags for v in runs(Workspace(root))) >= 5
+        and any(v.state == "running" for v in runs(Workspace(root)))
     ):
         assert time.monotonic() < deadline and loop.poll() is None, "the loop ended before it could be killed"
         time.sleep(0.05)
@@ -156,7 +152,7 @@ def test_kill_9_mid_generation_then_restart_loses_and_duplicates_no_member(tmp_p
     loop.wait(timeout=30)
     subprocess.run([AUTOPILOT, *args, "-w", str(root)], check=True, capture_output=True, timeout=300)
 
-    views = runs(make_ws_view(root))
+    views = runs(Workspace(root))
     assert not [v for v in views if v.state in ("running", "pending")]
     assert [v.record.failure_class for v in views if v.state == "failed"] == ["interrupted"]
     segments, expected = _segments(root), _segments(reference)
@@ -174,7 +170,7 @@ def test_kill_9_mid_generation_then_restart_loses_and_duplicates_no_member(tmp_p
         theirs = next(v for v in expected[key] if v.state == "complete")
         assert _tuned(ours.overrides) == _tuned(theirs.overrides), key
         assert [tag_value(p, "member") for p in _parents(views, ours)] == [
-            tag_value(p, "member") for p in _parents(runs(make_ws_view(reference)), theirs)
+            tag_value(p, "member") for p in _parents(runs(Workspace(reference)), theirs)
         ]
     # Every continued segment's trainer loaded its parent's checkpoint (the fake trainer reports the path).
     for key, members in segments.items():
@@ -191,7 +187,7 @@ def test_kill_9_mid_generation_then_restart_loses_and_duplicates_no_member(tmp_p
     assert schedule["segments"][-1]["run_id"] == board["best"]
     assert [s["from_step"] for s in schedule["segments"]] == sorted(s["from_step"] for s in schedule["segments"])
     # The Optuna export names each segment's place in the population, and the champion's lineage.
-    study = to_optuna(make_ws_view(root), load_experiment(root / "autopilot.yaml"))
+    study = to_optuna(Workspace(root), load_experiment(root / "autopilot.yaml"))
     assert study.best_trial.user_attrs["lineage"] == [s["run_id"] for s in schedule["segments"]]
     assert {t.user_attrs.get("generation") for t in study.trials} >= set(generations_run)
 
