@@ -96,3 +96,26 @@ def test_stopping_the_loop_cancels_the_ray_tasks(tmp_path: Path, ray_address: st
     make_loop(ws, iterations=1).run()
     assert [v.state for v in runs(ws)] == ["killed", "complete"]
     assert not list(Path(tempfile.gettempdir()).glob(f"autopilot-*{view.id}-*"))
+
+
+def test_a_population_trains_on_ray_each_segment_from_its_parents_checkpoint(tmp_path: Path, ray_address: str) -> None:
+    from autopilot.analysis.lineage import generations
+
+    ws = make_ws(
+        tmp_path / "ws",
+        executor={"kind": "ray", "ray_address": ray_address},
+        resources={"workers": 2, "num_cpus": 1, "timeout_minutes": 0.5, "stall_seconds": 20},
+        proposer={"name": "pbt", "pbt": {"population": 3}},
+    )
+    assert make_loop(ws, workers=2, proposer="pbt", trials=10, iterations=None).run().exit_code == 0
+    views = runs(ws)
+    gens = generations(views)
+    assert sorted(gens[0]) == sorted(gens[1]) == [0, 1, 2]  # two whole generations at least
+    continued = [m.view for g, members in gens.items() if g > 0 for m in members.values()]
+    for view in continued:
+        assert view.state == "complete" and view.record.parent_ids
+        config = json.loads((ws.runs / view.id / "config.json").read_text())
+        # the parent's checkpoint, named in the config; the worker got it shipped and the trainer loaded it
+        assert view.record.parent_ids[0] in config["train"]["load_model_path"]
+        reported = json.loads((ws.runs / view.id / "trainer_summary.json").read_text())
+        assert reported["metrics"]["load"]
