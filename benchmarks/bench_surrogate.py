@@ -7,9 +7,10 @@ A study of a registered proposer (NAME) is ``autopilot run --budget-steps`` on a
 its trials trained by a simulated backend (benchmarks/simulated.py) instead of the PufferLib driver: the
 product's scheduler, early-stopping rule and signal, one proposal per free worker, the objective's evaluation
 episodes and the pick, unchanged. ``NAME+nostop`` turns early stopping off; ``NAME+success`` ranks trials at the
-rungs by success alone instead of the shipped signal. Peers as their users run them: ``optuna_tpe_hyperband`` (a
-plain Optuna study: TPE with HyperbandPruner, a trial at a time, its best_trial handed over) and ``ray_asha``
-(Ray Tune: random search with ASHAScheduler, its best result handed over).
+rungs by success alone instead of the shipped signal (``LOOP_VARIANTS`` has the early-stopping variants). Peers as
+their users run them: ``optuna_tpe_hyperband`` (a plain Optuna study: TPE with HyperbandPruner, a trial at a
+time, its best_trial handed over), ``dehb`` (DEHB over three fidelities, its incumbent handed over) and
+``ray_asha`` (Ray Tune: random search with ASHAScheduler, its best result handed over).
 
 The surrogate (benchmarks/surrogate.py): a Gaussian process over the tune space on the logit of held-out
 success, seed noise measured on replicated configs, and real learning curves (success, grip, carry) of a
