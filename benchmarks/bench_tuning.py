@@ -87,20 +87,52 @@ def study(
 OPTUNA = "optuna_tpe_hyperband"
 
 
+def train_outside_the_loop(exp: Any, folder: Any, should_stop: Any = None) -> Any:
+    """Train the config already written in ``folder`` with the study's trainer and limits, as the loop's local
+    executor would, but recorded nowhere (a peer's trial, a re-training)."""
+    import threading
+
+    from autopilot.executors.base import TrialSpec
+    from autopilot.executors.local import LocalExecutor
+    from autopilot.executors.trainer_command import trainer_argv, trainer_env
+
+    spec = TrialSpec(
+        run_id=folder.id,
+        argv=trainer_argv(exp.trainer, folder.path),
+        run_dir=folder.path,
+        env=trainer_env(exp.trainer, folder.path),
+        timeout_s=exp.resources.timeout_minutes * 60,
+        stall_s=exp.resources.stall_seconds,
+        should_stop=should_stop,
+    )
+    return LocalExecutor(1).run_one(spec, lambda *_: None, threading.Event())
+
+
+def held_out_success(exp: Any, checkpoint: Path) -> float | None:
+    """A checkpoint's success on 256 episodes of the held-out seed, evaluated by the study's trainer beside it
+    (the figure every champion is reported with); None when the evaluation wrote nothing."""
+    from autopilot.executors.trainer_command import trainer_argv, trainer_env
+    from autopilot.workspace.atomic import read_jsonl
+
+    run_dir = checkpoint.parent.parent  # runs/<id>/checkpoints/model.pt -> runs/<id>
+    out = run_dir / f"held-out-{HELD_OUT_SEED}.jsonl"
+    argv = trainer_argv(exp.trainer, run_dir)
+    argv += ["--eval-only", str(checkpoint), "--episodes", "256", "--seed", str(HELD_OUT_SEED), "--out", str(out)]
+    subprocess.run(argv, capture_output=True, timeout=1200, env=trainer_env(exp.trainer, run_dir), cwd=run_dir)
+    episodes = read_jsonl(out) if out.exists() else []
+    return float(np.mean([e["success"] for e in episodes])) if episodes else None
+
+
 def optuna_study(root: Path, seed: int, trials: int, steps: int, episodes: int) -> dict:
     """Optuna as its users run it, on the same trainer, tune ranges and step budget as the loop: TPE
     (multivariate, the tool's TPE start-up for this budget) with ``HyperbandPruner``, one trial at a time. Each
     trial reports success_rate once per twentieth of its steps, is stopped when ``should_prune`` says so, and
     returns its evaluation's success (the same episodes as the loop's); the user is handed ``study.best_trial``,
     re-evaluated like the loop's champion."""
-    import threading
 
     import optuna
     from optuna.trial import TrialState
 
-    from autopilot.executors.base import TrialSpec
-    from autopilot.executors.local import LocalExecutor
-    from autopilot.executors.trainer_command import trainer_argv, trainer_env
     from autopilot.experiment.loader import load
     from autopilot.experiment.schema import ProposerSpec
     from autopilot.loop.prepare import Preparer
@@ -153,16 +185,7 @@ def optuna_study(root: Path, seed: int, trials: int, steps: int, episodes: int) 
                         return f"pruned by HyperbandPruner at {resource}/{RESOURCES} of its steps"
             return None
 
-        spec = TrialSpec(
-            run_id=folder.id,
-            argv=trainer_argv(exp.trainer, folder.path),
-            run_dir=folder.path,
-            env=trainer_env(exp.trainer, folder.path),
-            timeout_s=exp.resources.timeout_minutes * 60,
-            stall_s=exp.resources.stall_seconds,
-            should_stop=should_stop,
-        )
-        outcome = LocalExecutor(1).run_one(spec, lambda *_: None, threading.Event())
+        outcome = train_outside_the_loop(exp, folder, should_stop)
         lines = read_jsonl(folder.metrics)
         used += max((int(x.get("step") or 0) for x in lines), default=0)
         evals = read_jsonl(folder.eval_episodes) if folder.eval_episodes.exists() else []
@@ -177,13 +200,7 @@ def optuna_study(root: Path, seed: int, trials: int, steps: int, episodes: int) 
     held_out = None
     if any(t.state == TrialState.COMPLETE for t in study.trials):
         best = folders[study.best_trial.number]
-        checkpoint = best.path / str(read_json(best.trainer_summary).get("checkpoint"))
-        out = best.path / f"held-out-{HELD_OUT_SEED}.jsonl"
-        argv = trainer_argv(exp.trainer, best.path)
-        argv += ["--eval-only", str(checkpoint), "--episodes", "256", "--seed", str(HELD_OUT_SEED), "--out", str(out)]
-        subprocess.run(argv, capture_output=True, timeout=1200, env=trainer_env(exp.trainer, best.path), cwd=best.path)
-        eps = read_jsonl(out) if out.exists() else []
-        held_out = float(np.mean([e["success"] for e in eps])) if eps else None
+        held_out = held_out_success(exp, best.path / str(read_json(best.trainer_summary).get("checkpoint")))
     states = [t.state for t in study.trials]
     return {
         "proposer": OPTUNA,
@@ -265,15 +282,11 @@ def retrain(root: Path, run_id: str) -> dict[str, Any] | None:
     new training seed, segment by segment, each continuing the last one's checkpoint, with the study's trainer;
     the final policy is evaluated as the champion is (256 episodes on the held-out seed). None when a segment
     failed."""
-    import threading
 
     from autopilot.analysis.lineage import schedule
-    from autopilot.executors.base import TrialSpec
-    from autopilot.executors.local import LocalExecutor
-    from autopilot.executors.trainer_command import trainer_argv, trainer_env
     from autopilot.experiment.loader import load
     from autopilot.loop.prepare import Preparer
-    from autopilot.workspace.atomic import atomic_write_json, read_json, read_jsonl
+    from autopilot.workspace.atomic import atomic_write_json, read_json
     from autopilot.workspace.records import read_config
     from autopilot.workspace.run_folder import RunFolder
 
@@ -297,15 +310,7 @@ def retrain(root: Path, run_id: str) -> dict[str, Any] | None:
         if checkpoint is not None:
             config["train"]["load_model_path"] = str(checkpoint)
         atomic_write_json(folder.config, config)
-        spec = TrialSpec(
-            run_id=folder.id,
-            argv=trainer_argv(exp.trainer, folder.path),
-            run_dir=folder.path,
-            env=trainer_env(exp.trainer, folder.path),
-            timeout_s=exp.resources.timeout_minutes * 60,
-            stall_s=exp.resources.stall_seconds,
-        )
-        outcome = LocalExecutor(1).run_one(spec, lambda *_: None, threading.Event())
+        outcome = train_outside_the_loop(exp, folder)
         if outcome.exit_code != 0 or not folder.trainer_summary.exists():
             return None
         summary = read_json(folder.trainer_summary)
@@ -313,13 +318,7 @@ def retrain(root: Path, run_id: str) -> dict[str, Any] | None:
         steps += int(summary.get("steps") or 0)
     if checkpoint is None:
         return None
-    out = checkpoint.parent.parent / f"held-out-{HELD_OUT_SEED}.jsonl"
-    argv = trainer_argv(exp.trainer, checkpoint.parent.parent)
-    argv += ["--eval-only", str(checkpoint), "--episodes", "256", "--seed", str(HELD_OUT_SEED), "--out", str(out)]
-    subprocess.run(argv, capture_output=True, timeout=1200, env=trainer_env(exp.trainer, checkpoint.parent.parent))
-    episodes = read_jsonl(out) if out.exists() else []
-    success = float(np.mean([e["success"] for e in episodes])) if episodes else None
-    return {"segments": len(segments), "steps": steps, "held_out": success}
+    return {"segments": len(segments), "steps": steps, "held_out": held_out_success(exp, checkpoint)}
 
 
 def landscape_targets(results: list[dict]) -> list[float]:
