@@ -60,6 +60,11 @@ def lineage(history: list[RunView], run_id: str) -> list[RunView]:
     return list(reversed(chain))
 
 
+def hyperparameters(view: RunView, space: SearchSpace) -> dict[str, Any]:
+    """The tunable keys a segment trained with (what a member hands on), without the segment's own keys."""
+    return {k: v for k, v in sorted(to_dotted(view.overrides).items()) if k in space.params and space.params[k].tunable}
+
+
 def schedule(history: list[RunView], run_id: str, space: SearchSpace) -> list[dict[str, Any]]:
     """The hyperparameter schedule behind run ``run_id``'s policy: one entry per segment of its lineage, first
     to last, with the steps it started at, its own steps and the tunable keys it trained with."""
@@ -67,7 +72,6 @@ def schedule(history: list[RunView], run_id: str, space: SearchSpace) -> list[di
     start = 0
     for view in lineage(history, run_id):
         flat = to_dotted(view.overrides)
-        tuned = {k: v for k, v in sorted(flat.items()) if k in space.params and space.params[k].tunable}
         steps = view.summary.get("steps") if view.summary else None
         if not isinstance(steps, int):
             steps = flat.get("train.total_timesteps")
@@ -79,7 +83,7 @@ def schedule(history: list[RunView], run_id: str, space: SearchSpace) -> list[di
                 "from_step": start,
                 "steps": steps,
                 "score": view.score,
-                "hyperparameters": tuned,
+                "hyperparameters": hyperparameters(view, space),
             }
         )
         start += steps if isinstance(steps, int) else 0

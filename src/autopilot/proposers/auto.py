@@ -35,7 +35,7 @@ from autopilot.proposers.base import (
     is_baseline,
 )
 from autopilot.proposers.optuna_samplers import OptunaProposer
-from autopilot.proposers.sampling import from_unit, to_unit
+from autopilot.proposers.sampling import from_unit, sobol_overrides, to_unit
 from autopilot.workspace.records import RunView
 
 NEAR_SCALE = 0.15  # the step around the baseline, as a fraction of each key's tune range (its own scale)
@@ -82,7 +82,7 @@ class AutoProposer(Proposer):
                 overrides = self._near_baseline(context, started)
                 batch.append(Proposal(overrides, [], ["explore", "near-baseline"], "near-baseline", "start-up"))
             else:
-                overrides = self._sobol(context, started - near_so_far, keys)
+                overrides = sobol_overrides(context.space, context.seed, started - near_so_far)
                 batch.append(Proposal(overrides, [], ["explore", "sobol"], "sobol", "start-up, space-filling"))
             started += 1
         if len(batch) < n:
@@ -102,12 +102,3 @@ class AutoProposer(Proposer):
             else:
                 out[name] = from_unit(p, u0 + rng.normal(0.0, NEAR_SCALE))
         return out
-
-    def _sobol(self, context: Context, index: int, keys: list[str]) -> dict[str, Any]:
-        from scipy.stats import qmc
-
-        m = max(1, math.ceil(math.log2(index + 1)))  # Sobol's balance holds for powers of two
-        points = qmc.Sobol(len(keys), scramble=True, seed=context.seed).random_base2(m)
-        return {
-            name: from_unit(context.space.params[name], float(u)) for name, u in zip(keys, points[index], strict=True)
-        }

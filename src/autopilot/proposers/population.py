@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from autopilot.analysis.lineage import TAG, Member, generations
+from autopilot.analysis.lineage import TAG, Member, generations, hyperparameters
 from autopilot.config import to_dotted
 from autopilot.proposers.base import (
     Context,
@@ -34,16 +34,10 @@ from autopilot.proposers.base import (
     credited_to,
     history_for_proposers,
 )
-from autopilot.proposers.sampling import from_unit, to_unit
-from autopilot.space import SearchSpace
+from autopilot.proposers.sampling import from_unit, sobol_overrides, to_unit
 from autopilot.workspace.records import RunView
 
 SAFE_MODE_FACTOR = 0.5  # in safe mode a perturbation moves half as far and nothing is re-drawn
-
-
-def hyperparameters(view: RunView, space: SearchSpace) -> dict[str, Any]:
-    """The tunable keys a segment trained with (what a member hands on), without the segment's own keys."""
-    return {k: v for k, v in to_dotted(view.overrides).items() if k in space.params and space.params[k].tunable}
 
 
 class PopulationProposer(Proposer):
@@ -91,7 +85,7 @@ class PopulationProposer(Proposer):
             overrides: dict[str, Any] = {}
             why = "generation 0: the baseline"
         else:
-            overrides = sobol_point(context, k - 1)
+            overrides = sobol_overrides(context.space, context.seed, k - 1)
             why = "generation 0: a space-filling start"
         return Proposal({**overrides, **self._segment(context, 0, k, steps)}, [], tags, self.name, why)
 
@@ -125,7 +119,7 @@ class PopulationProposer(Proposer):
         return Proposal({**overrides, **segment}, [donor.view.id], [*tags, "exploit"], self.name, why)
 
     def _restart(self, context: Context, generation: int, k: int, steps: int | None) -> Proposal:
-        overrides = sobol_point(context, generation * context.options.pbt.population + k)
+        overrides = sobol_overrides(context.space, context.seed, generation * context.options.pbt.population + k)
         tags = [TAG, f"generation:{generation}", f"member:{k}", "restart"]
         why = f"generation {generation}: no member of the last generation has a score; member {k} starts afresh"
         return Proposal({**overrides, **self._segment(context, generation, k, steps)}, [], tags, self.name, why)
@@ -133,18 +127,6 @@ class PopulationProposer(Proposer):
 
 def _score(member: Member) -> str:
     return "failed" if member.score is None else f"score {member.score:.4g}"
-
-
-def sobol_point(context: Context, index: int) -> dict[str, Any]:
-    """The ``index``-th point of a scrambled Sobol sequence over the tune ranges (seeded by the study)."""
-    from scipy.stats import qmc
-
-    keys = [name for name, p in sorted(context.space.params.items()) if p.tunable]
-    if not keys:
-        return {}
-    m = max(1, math.ceil(math.log2(index + 1)))
-    points = qmc.Sobol(len(keys), scramble=True, seed=context.seed).random_base2(m)
-    return {name: from_unit(context.space.params[name], float(u)) for name, u in zip(keys, points[index], strict=True)}
 
 
 def perturb(values: dict[str, Any], context: Context, rng: np.random.Generator) -> tuple[dict[str, Any], list[str]]:

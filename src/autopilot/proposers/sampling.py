@@ -63,3 +63,16 @@ def from_unit(param: Parameter, u: float) -> Any:
     if param.type == "int":
         return int(min(max(round(value), math.ceil(low)), math.floor(high)))
     return min(max(value, low), high)
+
+
+def sobol_overrides(space: SearchSpace, seed: int, index: int) -> dict[str, Any]:
+    """The ``index``-th point of a scrambled Sobol sequence (seeded by ``seed``) over the tune ranges of the
+    tunable keys: a space-filling start where random draws clump."""
+    from scipy.stats import qmc
+
+    keys = [name for name, p in sorted(space.params.items()) if p.tunable]
+    if not keys:
+        return {}
+    m = max(1, math.ceil(math.log2(index + 1)))  # Sobol's balance holds for powers of two
+    points = qmc.Sobol(len(keys), scramble=True, seed=seed).random_base2(m)
+    return {name: from_unit(space.params[name], float(u)) for name, u in zip(keys, points[index], strict=True)}
